@@ -110,7 +110,8 @@ class Hub:
         self.data_dir = Path(data_dir)
         self.options = options or HubOptions()
         self.clock = clock or SystemClock()
-        self.tokens = TokenAuthority.from_data_dir(self.data_dir)
+        # Tokens are checked against the hub's clock, the one every other rule uses.
+        self.tokens = TokenAuthority.from_data_dir(self.data_dir, clock=lambda: self.clock.now().timestamp())
         self.sessions: dict[ServerConnection, Session] = {}
         self.audience: dict[str, set[ServerConnection]] = {t: set() for t in CLIENT_TYPES}
         self.registered: set[ServerConnection] = set()
@@ -453,8 +454,8 @@ class Hub:
         if previous is not None and previous is not session:
             # The same device again (a reconnect whose old socket has not timed
             # out yet): the newer connection wins.
-            self._unregister(previous, closing=False)
             self._close(previous, 1000, "replaced by a newer connection", reason="manual_disconnect")
+            self._unregister(previous, closing=True)
         now = self.clock.now()
         session.client_type, session.client_id, session.location = p.client_type, p.client_id, p.location
         session.connected_since = now
