@@ -92,6 +92,8 @@ class HubOptions:
     tick_interval: float = 1.0
     ping_interval: float | None = 20.0
     ping_timeout: float | None = 20.0
+    # How long a closing handshake may take before the TCP connection is dropped.
+    close_timeout: float = 5.0
     # Browser Origins allowed besides the hub's own (from the site file).
     allowed_origins: tuple[str, ...] = ()
     extra_http_routes: dict[str, Callable[[Request], Response | None]] = field(default_factory=dict)
@@ -157,6 +159,7 @@ class Hub:
             max_queue=4,
             ping_interval=self.options.ping_interval,
             ping_timeout=self.options.ping_timeout,
+            close_timeout=self.options.close_timeout,
             server_header=f"qms-hub/{__version__}",
         )
         self._tick_task = asyncio.create_task(self._tick_forever(), name="hub-tick")
@@ -1057,13 +1060,17 @@ def _disconnect_reason(ws: ServerConnection) -> str:
     code = ws.close_code
     if code in (1000, 1001):
         return "manual_disconnect"
-    if code == 1011 and "keepalive" in (ws.close_reason or ""):
+    # When the hub's keepalive gives up, the peer sends no close frame (close_code
+    # reads 1006): the hub's own close frame says it was a timeout.
+    sent = ws.protocol.close_sent
+    if sent is not None and sent.code == 1011 and "keepalive" in sent.reason:
         return "timeout"
     return "network_error"
 
 
 def _close_text(ws: ServerConnection) -> str:
-    return ws.close_reason or ""
+    sent = ws.protocol.close_sent
+    return ws.close_reason or (sent.reason if sent is not None else "")
 
 
 def _set_header(response: Response, name: str, value: str) -> None:
