@@ -1,0 +1,1 @@
+"""What every device program shares with the operating system: its settings file, systemd readiness."""

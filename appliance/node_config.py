@@ -1,0 +1,186 @@
+"""A device's own settings: ``/etc/qms/node.toml``, shared by the kiosk and the TV.
+
+Typed, with defaults, so a node starts with a file that names only what
+differs (the hub's address, the device's id and token). Written by the
+deploy scripts at first boot; read at start. A bad file is refused with the
+key and the reason, like the hub's site file.
+
+```toml
+role = "kiosk"                          # kiosk | tv
+hub_url = "wss://hub.local:3001/ws"
+token_file = "/etc/qms/device.token"
+client_id = "kiosk-001"
+location = "main-hall"
+ca_file = "/etc/qms/site-ca.crt"        # the site CA the hub's certificate is checked against
+language = "vi"                         # first language on screen: vi | en
+
+[display]
+fullscreen = true
+width = 0                               # 0: the screen's own size
+height = 0
+rotation = 0                            # 0 | 90 | 180 | 270 (portrait kiosks)
+screenshot = ""                         # write a PNG here after each change (support, docs)
+
+[kiosk]
+printer = "virtual:/var/lib/qms/tickets"   # usb:VID:PID | network:HOST[:PORT] | serial:DEV[:BAUD] | file:PATH | virtual:DIR
+paper_width_dots = 576                  # 80 mm paper at 203 dpi; 384 for 58 mm
+result_seconds = 6                      # how long "Số của bạn" stays on screen
+
+[kiosk.gpio]
+pin_factory = ""                        # "" (gpiozero's default), "lgpio", "mock"
+status_led = 0                          # BCM pin; 0: none
+paper_low = 0                           # BCM pin of a paper-low sensor; 0: none
+buttons = { "101" = 17, "201" = 27 }    # procedure id -> BCM pin of its physical button
+
+[tv]
+voice = "espeak"                        # a piper .onnx voice file | "espeak" | "none"
+repeat = 2                              # each announcement is spoken this many times
+dialect = "north"                       # north: "lẻ", "nghìn"; south: "linh", "ngàn"
+chime = true
+volume = 1.0
+```
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin, get_type_hints
+
+DEFAULT_PATH = Path("/etc/qms/node.toml")
+
+
+class NodeConfigError(Exception):
+    """One line a technician can act on: '<file>: <key>: <reason>'."""
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    fullscreen: bool = True
+    width: int = 0
+    height: int = 0
+    rotation: Literal[0, 90, 180, 270] = 0
+    screenshot: str = ""
+
+
+@dataclass(frozen=True)
+class GpioConfig:
+    pin_factory: str = ""
+    status_led: int = 0
+    paper_low: int = 0
+    buttons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KioskConfig:
+    printer: str = "virtual:/var/lib/qms/tickets"
+    paper_width_dots: int = 576
+    result_seconds: float = 6.0
+    gpio: GpioConfig = GpioConfig()
+
+
+@dataclass(frozen=True)
+class TvConfig:
+    voice: str = "espeak"
+    repeat: int = 2
+    dialect: Literal["north", "south"] = "north"
+    chime: bool = True
+    volume: float = 1.0
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    role: Literal["kiosk", "tv"] = "kiosk"
+    hub_url: str = "ws://127.0.0.1:3001/ws"
+    token_file: str = "/etc/qms/device.token"
+    client_id: str = ""
+    location: str = ""
+    ca_file: str = ""
+    language: Literal["vi", "en"] = "vi"
+    display: DisplayConfig = DisplayConfig()
+    kiosk: KioskConfig = KioskConfig()
+    tv: TvConfig = TvConfig()
+
+    def read_token(self) -> str:
+        """The device token, from ``token_file`` (or the QMS_TOKEN environment variable)."""
+        token = os.environ.get("QMS_TOKEN")
+        if token:
+            return token.strip()
+        try:
+            return Path(self.token_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise NodeConfigError(f"{self.token_file}: cannot read the device token: {exc.strerror}") from None
+
+
+def _convert(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise NodeConfigError(f"{where}: expected a table")
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise NodeConfigError(f"{where}{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+    values: dict[str, Any] = {}
+    for name, value in data.items():
+        values[name] = _value(hints[name], value, f"{where}{name}")
+    return cls(**values)
+
+
+def _value(hint: Any, value: Any, where: str) -> Any:
+    if is_dataclass(hint):
+        return _convert(hint, value, where + ".")
+    origin = get_origin(hint)
+    if origin is Literal:
+        allowed = get_args(hint)
+        if value not in allowed or isinstance(value, bool):
+            raise NodeConfigError(f"{where}: must be one of {', '.join(map(repr, allowed))}")
+        return value
+    if origin is dict:
+        if not isinstance(value, dict) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in value.values()
+        ):
+            raise NodeConfigError(f"{where}: expected a table of whole numbers")
+        return {str(k): v for k, v in value.items()}
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise NodeConfigError(f"{where}: expected true or false")
+        return value
+    if hint is int:
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise NodeConfigError(f"{where}: expected a whole number >= 0")
+        return value
+    if hint is float:
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+            raise NodeConfigError(f"{where}: expected a number >= 0")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise NodeConfigError(f"{where}: expected a string")
+        return value
+    raise NodeConfigError(f"{where}: unsupported setting")  # pragma: no cover - a new field of a new type
+
+
+def parse_node_config(text: str, source: str = "<node.toml>") -> NodeConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise NodeConfigError(f"{source}: {exc}") from None
+    try:
+        return _convert(NodeConfig, data, "")
+    except NodeConfigError as exc:
+        raise NodeConfigError(f"{source}: {exc}") from None
+
+
+def load_node_config(path: str | os.PathLike | None = None) -> NodeConfig:
+    """The node's settings; the defaults when no file is given and the default file is absent."""
+    if path is None:
+        if not DEFAULT_PATH.exists():
+            return NodeConfig()
+        path = DEFAULT_PATH
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise NodeConfigError(f"{path}: {exc.strerror}") from None
+    return parse_node_config(text, str(path))
