@@ -35,7 +35,7 @@ buttons = { "101" = 17, "201" = 27 }    # procedure id -> BCM pin of its physica
 [tv]
 voice = "espeak"                        # a piper .onnx voice file | "espeak" | "none"
 repeat = 2                              # each announcement is spoken this many times
-dialect = "north"                       # north: "lẻ", "nghìn"; south: "linh", "ngàn"
+dialect = "standard"                    # how numbers are read: standard "lẻ"+"nghìn", north "linh"+"nghìn", south "lẻ"+"ngàn"
 chime = true
 volume = 1.0
 ```
@@ -85,7 +85,7 @@ class KioskConfig:
 class TvConfig:
     voice: str = "espeak"
     repeat: int = 2
-    dialect: Literal["north", "south"] = "north"
+    dialect: Literal["standard", "north", "south"] = "standard"
     chime: bool = True
     volume: float = 1.0
 
