@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import secrets
 import ssl
 import time
@@ -30,13 +31,13 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
-from hub import metrics, store as db
+from hub import http_routes, metrics, store as db
 from hub.auth import Identity, TokenAuthority, TokenError, verify_password
 from hub.clock import Clock, SystemClock
 from hub.event_log import log_event
 from hub.permissions import check as permission_problem
 from hub.queue_state import HallQueue, QueueError, Ticket, TicketCalled
-from hub.rate_limit import TokenBucket
+from hub.rate_limit import LoginBackoff, TokenBucket
 from hub.site_config import SiteConfig
 from protocol import messages as m
 
@@ -135,6 +136,8 @@ class Hub:
         self._stats_timer: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task] = set()
         self.started_at: datetime | None = None
+        # Failed logins per username and per peer address, across reconnects.
+        self.login_backoff = LoginBackoff()
 
     # --- lifecycle -------------------------------------------------------------
 
@@ -233,6 +236,10 @@ class Hub:
                 log_event("http.origin_refused", logging.WARNING, origin=origin)
                 return connection.respond(HTTPStatus.FORBIDDEN, "Origin not allowed\n")
             return None
+        # The console pages, the ticket status page and their JSON (GET only, for every path).
+        response = http_routes.respond(self, connection, request)
+        if response is not None:
+            return response
         if path == "/healthz":
             return _json_response(connection, self.health())
         if path == "/metrics":
@@ -407,12 +414,20 @@ class Hub:
     async def _on_login(self, session: Session, message: m.Login) -> None:
         assert self.store is not None
         p = message.payload
+        backoff_keys = ("user:" + p.username.casefold(), "peer:" + (session.peer.rpartition(":")[0] or session.peer))
+        wait = self.login_backoff.wait(backoff_keys, self.clock.now().timestamp())
+        if wait > 0:
+            log_event("login.throttled", logging.WARNING, username=p.username, peer=session.peer)
+            self._error(session, "AUTH_FAILED", f"Đăng nhập sai nhiều lần: xin thử lại sau {math.ceil(wait)} giây "
+                        f"(too many failed logins: try again in {math.ceil(wait)} s)", message)
+            return
         user = await self.store.run(lambda conn: db.find_user(conn, p.username))
         ok = False
         if user is not None and not user.disabled:
             ok = await asyncio.to_thread(verify_password, p.password, user.password_hash)
         if not ok or user is None:
             session.login_failures += 1
+            self.login_backoff.failed(backoff_keys, self.clock.now().timestamp())
             log_event("login.failed", logging.WARNING, username=p.username, peer=session.peer)
             self._audit(session, "login.failed", {"username": p.username})
             # Slower with every failure on this connection: guessing gets expensive.
@@ -431,6 +446,7 @@ class Hub:
         identity = self.tokens.verify(token)
         session.identity = identity
         session.login_failures = 0
+        self.login_backoff.succeeded(backoff_keys)
         self._audit(session, "login.ok", {"username": user.username, "role": user.role})
         self._send(
             session,
@@ -451,6 +467,13 @@ class Hub:
         p = message.payload
         identity = session.identity
         assert identity is not None
+        holder = self.clients_by_id.get(p.client_id)
+        if holder is not None and holder is not session and holder.client_type in ("kiosk", "tv") \
+                and holder.client_type != p.client_type:
+            # A device's id is named by its token: only that device may take it over, or
+            # anyone could knock a TV or kiosk off the air by registering under its id.
+            self._error(session, "FORBIDDEN", f"client_id {p.client_id!r} belongs to a connected device", message)
+            return
         if session.registered:
             self._unregister(session, closing=False)
         previous = self.clients_by_id.get(p.client_id)
@@ -512,7 +535,7 @@ class Hub:
             self._officers_at[counter_id] = left
             if left <= 0:
                 self._officer_absent_since[counter_id] = self.clock.now()
-        reason = session.close_reason or _disconnect_reason(ws)
+        reason = session.close_reason or (_disconnect_reason(ws) if closing else "manual_disconnect")
         detail = session.close_detail or _close_text(ws)
         if not closing:
             detail = detail or "registered again"
@@ -559,7 +582,9 @@ class Hub:
             "ticket_id": ticket.ticket_id, "counter_id": ticket.counter_id, "number": ticket.number,
             "request_id": ticket.request_id,
         })
-        write = asyncio.ensure_future(self.store.run(lambda conn: _save(conn, [row], entry)))
+        # A plain future, not a task: awaiters wake in commit order, so a call of
+        # this ticket queued just after it is never announced before it.
+        write = self.store.submit(lambda conn: _save(conn, [row], entry))
         self._pending_tickets[ticket.ticket_id] = write
         try:
             await write
@@ -615,7 +640,7 @@ class Hub:
             "ticket_id": called.ticket.ticket_id, "counter_id": p.counter_id, "number": called.ticket.number,
             "closed_number": called.closed.number if called.closed else None,
         })
-        await self.store.run(lambda conn: _save(conn, rows, entry))
+        await self.store.submit(lambda conn: _save(conn, rows, entry))
         self.metrics.calls += 1
         self._log_audit(entry)
         self._announce_call(session, identity, called, now)

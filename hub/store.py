@@ -391,14 +391,22 @@ class Store:
         self._thread = threading.Thread(target=self._writer, name="qms-store-writer", daemon=True)
         self._thread.start()
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` in a transaction on the writer thread; returns once it is committed durably."""
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> "asyncio.Future[T]":
+        """Queue ``fn(conn)`` for the writer thread; the future completes once it is committed durably.
+
+        Futures complete in the order their jobs were submitted, so awaiters
+        resume, and answer their clients, in that order too.
+        """
         if self._thread is None:
             raise RuntimeError("Store.start() was not called")
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._jobs.put(_Job(fn, future, loop))
-        return await future
+        return future
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` in a transaction on the writer thread; returns once it is committed durably."""
+        return await self.submit(fn)
 
     async def close(self) -> None:
         if self._thread is not None:

@@ -147,6 +147,8 @@ class HallHarness:
     async def close_all(self) -> None:
         for client in self.clients:
             try:
+                # Unread frames stall the closing handshake (flow control): read them first.
+                await client.settle(0.01)
                 await client.close()
             except Exception:  # noqa: BLE001 - already closed by the test
                 pass

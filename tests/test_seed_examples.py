@@ -137,3 +137,24 @@ async def test_ping_pong_and_state_on_register(hall):
     assert "Văn phòng đăng ký đất đai" in names and len(names) >= 3
     assert all(c["procedures"] for c in tv.snapshot["counters"])
     await asyncio.sleep(0)
+
+
+async def test_a_ticket_is_announced_before_any_call_of_it(hall):
+    """A call that reaches the hub while its ticket is still being saved is told to the TVs after the ticket."""
+    kiosk = await hall.client("kiosk")
+    officer = await hall.client("officer", counter_id=1)
+    tv = await hall.client("tv")
+    for i in range(20):
+        await kiosk.send("TICKET_CREATED", {"counter_id": 1, "request_id": f"race-{i}"})
+        await officer.send("CALL_TICKET", {"counter_id": 1})
+        await kiosk.expect("TICKET_CREATED")
+    await tv.settle(0.3)
+    seen: set[int] = set()
+    calls = 0
+    for message in tv.drain():
+        if message["type"] == "TICKET_CREATED":
+            seen.add(message["payload"]["ticket_number"])
+        elif message["type"] == "CALL_TICKET":
+            calls += 1
+            assert message["payload"]["ticket_number"] in seen, "CALL_TICKET before its TICKET_CREATED"
+    assert calls > 0
