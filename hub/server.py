@@ -31,6 +31,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
+from appliance import sd_notify
 from hub import http_routes, metrics, store as db
 from hub.auth import Identity, TokenAuthority, TokenError, verify_password
 from hub.clock import Clock, SystemClock
@@ -52,6 +53,8 @@ LOGIN_TOKEN_TTL = timedelta(hours=14)
 LOGIN_FAILURE_DELAY = 1.0
 RECENT_CALLS_KEPT = 20
 RECENT_ALERTS_KEPT = 50
+# DEVICE_STATUS components as admins read them in a SYSTEM_ALERT.
+DEVICE_COMPONENT_NAMES = {"printer": "máy in", "gpio": "nút bấm và đèn (GPIO)", "display": "màn hình"}
 
 
 @dataclass(eq=False)
@@ -132,6 +135,8 @@ class Hub:
         self._officer_absent_since: dict[int, datetime] = {}
         self._offline_alerted: set[int] = set()
         self._high_queue_alerted: set[int] = set()
+        # (client_id, component) -> (status, code) of each device problem admins were alerted to.
+        self._device_problems: dict[tuple[str, str], tuple[str, str]] = {}
         self._stats_sent_at = 0.0
         self._stats_timer: asyncio.TimerHandle | None = None
         self._background: set[asyncio.Task] = set()
@@ -168,6 +173,8 @@ class Hub:
         self._tick_task = asyncio.create_task(self._tick_forever(), name="hub-tick")
         log_event("hub.started", host=self.options.host, port=self.port, service_day=self.queue.service_day,
                   tls=self.options.ssl_context is not None)
+        # Type=notify: systemd counts the hub as started only now that it listens (no-op outside systemd).
+        sd_notify.ready(f"serving {self.site.site_name} on port {self.port}, day {self.queue.service_day}")
 
     @property
     def port(self) -> int:
@@ -175,6 +182,7 @@ class Hub:
         return self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        sd_notify.stopping()
         if self._tick_task:
             self._tick_task.cancel()
         if self._stats_timer:
@@ -389,9 +397,12 @@ class Hub:
             self._error(session, "AUTH_FAILED", f"Authentication failed: {', '.join(mismatch)} does not match the token",
                         message)
             return
-        if session.registered and session.identity is not None and session.identity.role != identity.role:
-            # A connection does not change what it is while registered.
-            self._error(session, "AUTH_FAILED", "this connection is registered under another role", message)
+        current = session.identity
+        if session.registered and current is not None and _who(current) != _who(identity):
+            # A registered connection may renew its token, not become someone else:
+            # the hub's bookkeeping (officers present at a counter, device ids) follows who registered.
+            self._error(session, "AUTH_FAILED",
+                        "this connection is registered as someone else: connect again to change who you are", message)
             return
         session.identity = identity
         self._audit(session, "auth.ok", {"role": identity.role})
@@ -762,6 +773,30 @@ class Hub:
         targets = set(payload.target_displays)
         return {ws for ws in self.audience["tv"] if self.sessions[ws].client_id in targets}
 
+    # --- device status --------------------------------------------------------------------------
+
+    async def _on_device_status(self, session: Session, message: m.DeviceStatus) -> None:
+        p = message.payload
+        identity = session.identity
+        assert identity is not None
+        device = session.client_id or identity.client_id or session.actor
+        self._audit(session, "device.status", {"component": p.component, "status": p.status, "code": p.code,
+                                               "message": p.message, "detail": p.detail})
+        key = (device, p.component)
+        previous = self._device_problems.get(key)
+        where = device + (f" ({session.location})" if session.location else "")
+        component = DEVICE_COMPONENT_NAMES[p.component]
+        if p.status == "ok":
+            if previous is not None:
+                del self._device_problems[key]
+                self._alert("system_error", None, f"{where}: {component} đã hoạt động bình thường trở lại", "info")
+            return
+        if previous == (p.status, p.code):
+            return  # the same problem again (a device re-reports after reconnecting): one alert is enough
+        self._device_problems[key] = (p.status, p.code)
+        self._alert("system_error", None, f"{where}: {component}: {p.message or p.code}",
+                    "critical" if p.status == "fault" else "warning")
+
     def _announcement_payload(self, stored: db.StoredAnnouncement) -> m.AnnouncementOutPayload:
         return m.AnnouncementOutPayload(
             message=stored.message,
@@ -780,6 +815,7 @@ class Hub:
         m.CallTicket: _on_call_ticket,
         m.CounterStatusChange: _on_counter_status_change,
         m.Announcement: _on_announcement,
+        m.DeviceStatus: _on_device_status,
     }
 
     # --- state for clients ---------------------------------------------------------------------
@@ -845,6 +881,7 @@ class Hub:
                 clients=self._client_list() if is_admin else [],
                 alerts=list(self.recent_alerts)[::-1] if is_admin else [],
                 stats=self._stats_payload() if is_admin else None,
+                public_url=self.site.public_url,
             )
         )
 
@@ -875,6 +912,8 @@ class Hub:
                 self.tick()
             except Exception:  # noqa: BLE001 - a bug here must not stop the hub
                 log.exception("tick failed")
+            # Sent from the event loop itself: if the loop hangs the pings stop and systemd restarts the hub.
+            sd_notify.watchdog_ping()
 
     def tick(self) -> None:
         """Periodic work: the day turning, counters left without an officer."""
@@ -1072,6 +1111,10 @@ class Hub:
 def _save(conn, rows: list[dict[str, Any]], entry: db.AuditEntry) -> None:
     db.save_ticket_rows(conn, rows)
     db.write_audit(conn, entry)
+
+
+def _who(identity: Identity) -> tuple:
+    return (identity.role, identity.client_id, identity.user_id, identity.username, identity.counter_id)
 
 
 def _peer(ws: ServerConnection) -> str:

@@ -218,3 +218,17 @@ async def test_token_expiry_follows_the_hub_clock(clocked_hall):
     await officer.send("CALL_TICKET", {"counter_id": 1})
     error = await officer.expect("ERROR")
     assert error["error_code"] == "AUTH_FAILED" and "expired" in error["message"]
+
+
+async def test_a_registered_officer_cannot_reauthenticate_as_another_counter(hall):
+    officer = await hall.client("officer", counter_id=1, username="officer01", user_id=7)
+    other = hall.token("officer", counter_id=2, username="officer01", user_id=7)
+    await officer.send("AUTH", {"token": other})
+    assert (await officer.expect("ERROR"))["error_code"] == "AUTH_FAILED"
+    # Renewing the same identity's token is fine.
+    renewed = hall.token("officer", counter_id=1, username="officer01", user_id=7)
+    await officer.send("AUTH", {"token": renewed})
+    await officer.expect("AUTH_OK")
+    await officer.send("CALL_TICKET", {"counter_id": 2})
+    assert (await officer.expect("ERROR"))["error_code"] == "FORBIDDEN"
+    assert hall.hub.snapshot(next(iter(hall.hub.sessions.values()))).payload.counters[0].officer_connected
