@@ -1,0 +1,1 @@
+"""Voice models the tests build themselves (nothing is downloaded)."""
