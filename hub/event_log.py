@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from datetime import datetime, timezone
 from typing import Any
@@ -42,10 +43,30 @@ class JsonLinesFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
+# syslog priorities, which journald reads from a "<N>" line prefix.
+_SYSLOG_PRIORITY = {logging.CRITICAL: 2, logging.ERROR: 3, logging.WARNING: 4, logging.INFO: 6, logging.DEBUG: 7}
+
+
+class JournalPriorityFormatter(logging.Formatter):
+    """Prefix each line with its syslog priority, so `journalctl -p err` finds the hub's errors."""
+
+    def __init__(self, inner: logging.Formatter):
+        super().__init__()
+        self._inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        priority = _SYSLOG_PRIORITY.get(record.levelno, 6 if record.levelno < logging.WARNING else 3)
+        return f"<{priority}>{self._inner.format(record)}"
+
+
 def configure(json_lines: bool = False, level: int = logging.INFO) -> None:
     """Send every log record to stdout, one line each (journald adds the time)."""
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(JsonLinesFormatter() if json_lines else KeyValueFormatter())
+    formatter: logging.Formatter = JsonLinesFormatter() if json_lines else KeyValueFormatter()
+    # systemd sets JOURNAL_STREAM when stdout is the journal.
+    if os.environ.get("JOURNAL_STREAM"):
+        formatter = JournalPriorityFormatter(formatter)
+    handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
