@@ -24,7 +24,11 @@ screenshot = ""                         # write a PNG here after each change (su
 [kiosk]
 printer = "virtual:/var/lib/qms/tickets"   # usb:VID:PID | network:HOST[:PORT] | serial:DEV[:BAUD] | file:PATH | virtual:DIR
 paper_width_dots = 576                  # 80 mm paper at 203 dpi; 384 for 58 mm
+printer_profile = ""                    # python-escpos profile name (e.g. "TM-T20II"); "": generic
+printer_timeout = 5                     # seconds a printer may take to answer before it is reported
 result_seconds = 6                      # how long "Số của bạn" stays on screen
+font = ""                               # TTF with Vietnamese letters; "": DejaVu Sans or Noto Sans
+font_bold = ""
 
 [kiosk.gpio]
 pin_factory = ""                        # "" (gpiozero's default), "lgpio", "mock"
@@ -77,7 +81,11 @@ class GpioConfig:
 class KioskConfig:
     printer: str = "virtual:/var/lib/qms/tickets"
     paper_width_dots: int = 576
+    printer_profile: str = ""
+    printer_timeout: float = 5.0
     result_seconds: float = 6.0
+    font: str = ""
+    font_bold: str = ""
     gpio: GpioConfig = GpioConfig()
 
 

@@ -45,4 +45,8 @@ def check(identity: Identity, message: m.ClientMessage) -> str | None:
         if role in PEOPLE_WHO_RUN_THE_HALL:
             return None
         return f"a {role} cannot send announcements"
+    if isinstance(message, m.DeviceStatus):
+        if role in ("kiosk", "tv"):
+            return None
+        return f"a {role} has no device to report on"
     return f"{m.message_type(message)} is not allowed"

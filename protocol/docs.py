@@ -146,6 +146,23 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
         handling="Answered by `PONG` with the same `timestamp`. Counts against the rate limit like any frame.",
         example={"timestamp": "2025-07-19T10:30:00Z"},
     ),
+    m.DeviceStatus: ClientMessageDoc(
+        may_send=("kiosk", "tv"),
+        handling=(
+            "Audited. A new problem (`status` `fault` or `warning`, or another `code` than the one last reported "
+            "for that device and `component`) raises `SYSTEM_ALERT` `system_error` to admin consoles, severity "
+            "`critical` for a fault and `warning` for a warning; the same problem reported again raises nothing. "
+            "`ok` after a problem raises an `info` alert that it recovered. Devices report again after "
+            "reconnecting, so a restarted hub learns of problems still present. No answer."
+        ),
+        example={
+            "component": "printer",
+            "status": "fault",
+            "code": "paper_out",
+            "message": "Máy in hết giấy",
+            "detail": "usb:0x0416:0x5011",
+        },
+    ),
     # --- hub -> client ---------------------------------------------------------------
     m.AuthOk: ServerMessageDoc(
         hears="the sender of `AUTH`",
@@ -196,7 +213,8 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
         when=(
             "Everything needed to draw a screen. Announcements still showing: all of them for admin consoles, "
             "those aimed at it for a TV, none for kiosks and officers. `recent_calls` newest first. `clients`, "
-            "`alerts` (newest first) and `stats` only for admin consoles."
+            "`alerts` (newest first) and `stats` only for admin consoles. `public_url`: the site's public address "
+            "(kiosks print a QR code of `{public_url}/t/{ticket_code}`), null when the site has none."
         ),
         example={
             "site_name": "Trung tâm Phục vụ hành chính công tỉnh",
@@ -258,6 +276,7 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
             "clients": [],
             "alerts": [],
             "stats": None,
+            "public_url": "https://qms.example.gov.vn",
         },
     ),
     m.CounterStatusUpdate: ServerMessageDoc(
@@ -364,7 +383,8 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
             "`counter_offline`: an active counter has had no officer connected for the site's "
             "`counter_offline_minutes` (once, until an officer connects). `high_queue`: more than the site's "
             "`high_queue` people wait at a counter (once, until the queue is back under). `system_error`: the "
-            "database failed or a request hit a bug (severity `critical`)."
+            "database failed or a request hit a bug (severity `critical`), or a device reported a problem with "
+            "`DEVICE_STATUS` (`critical` for a fault, `warning` for a warning, `info` once it recovered)."
         ),
         example={
             "alert_type": "counter_offline",

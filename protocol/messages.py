@@ -95,10 +95,31 @@ class _Inbound(Struct, forbid_unknown_fields=True, kw_only=True):
     """A client's payload: unknown fields refused, every string cleaned."""
 
     def __post_init__(self) -> None:
+        limits = _text_limits(type(self))
         for name in self.__struct_fields__:
             value = getattr(self, name)
             if isinstance(value, str):
-                setattr(self, name, clean_text(value))
+                cleaned = clean_text(value)
+                # msgspec checked the length as sent; NFC can triple some characters (composition exclusions).
+                if name in limits and len(cleaned) > limits[name]:
+                    raise ValueError(f"`{name}` is longer than {limits[name]} characters once normalised")
+                setattr(self, name, cleaned)
+
+
+_TEXT_LIMITS: dict[type, dict[str, int]] = {}
+
+
+def _text_limits(cls: type) -> dict[str, int]:
+    """The declared ``max_length`` of each text field of an inbound struct (computed once per class)."""
+    limits = _TEXT_LIMITS.get(cls)
+    if limits is None:
+        limits = {}
+        for info in msgspec.inspect.type_info(cls).fields:
+            for kind in getattr(info.type, "types", (info.type,)):
+                if isinstance(kind, msgspec.inspect.StrType) and kind.max_length is not None:
+                    limits[info.name] = kind.max_length
+        _TEXT_LIMITS[cls] = limits
+    return limits
 
 
 class _Outbound(Struct, kw_only=True):
@@ -254,8 +275,25 @@ class Ping(Struct, tag="PING", tag_field="type", forbid_unknown_fields=True):
     payload: PingPayload = field(default_factory=PingPayload)
 
 
+class DeviceStatusPayload(_Inbound):
+    """A device's component and its state: ``code`` names the problem, ``message`` says it in Vietnamese."""
+
+    component: Literal["printer", "gpio", "display"]
+    status: Literal["ok", "warning", "fault"]
+    code: Annotated[str, Meta(min_length=1, max_length=40, pattern=r"^[a-z0-9_]+$")] = "ok"
+    message: ShortText = ""
+    # Technical detail for whoever fixes it (the printer's address, the driver's error text).
+    detail: ShortText = ""
+
+
+class DeviceStatus(Struct, tag="DEVICE_STATUS", tag_field="type", forbid_unknown_fields=True):
+    """A kiosk or TV reports a hardware fault (printer out of paper) or its recovery; admins get a SYSTEM_ALERT."""
+
+    payload: DeviceStatusPayload
+
+
 ClientMessage = Union[
-    Auth, Login, RegisterClient, CounterStatusChange, TicketRequest, CallTicket, Announcement, Ping
+    Auth, Login, RegisterClient, CounterStatusChange, TicketRequest, CallTicket, Announcement, Ping, DeviceStatus
 ]
 CLIENT_MESSAGE_TYPES: tuple[type, ...] = ClientMessage.__args__  # type: ignore[attr-defined]
 
@@ -413,6 +451,8 @@ class SnapshotPayload(_Outbound):
     clients: list[ClientInfo] = field(default_factory=list)
     alerts: list[SystemAlertPayload] = field(default_factory=list)
     stats: StatsUpdatePayload | None = None
+    # The site's public address (ticket status pages, printed as a QR code), when it has one.
+    public_url: str | None = None
 
 
 class Snapshot(Struct, tag="SNAPSHOT", tag_field="type"):
@@ -600,7 +640,8 @@ def _peek(raw: str | bytes) -> tuple[str | None, str | None]:
     """Best-effort type and request_id of a bad frame, so its ERROR can name them."""
     try:
         data = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
+    # Untyped decoding recurses once per nesting level: a few KiB of "[[[[..." exhaust the stack.
+    except (msgspec.DecodeError, RecursionError):
         return None, None
     if not isinstance(data, dict):
         return None, None

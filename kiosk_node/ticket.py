@@ -1,0 +1,225 @@
+"""The printed ticket, drawn as a 1-bit image with Pillow.
+
+Thermal printers' code pages have no Vietnamese, so the whole ticket is one
+raster image exactly as wide as the paper (``paper_width_dots``): the site's
+name, the number in large type, the procedure and counter, the date and time
+of issue by the hub's clock in the hall's time zone, the people ahead and the
+estimated wait, a QR code of the ticket's status page when the site has a
+public address, and a footer. Sizes are given for 80 mm paper (576 dots) and
+scaled for narrower rolls.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import qrcode
+from PIL import Image, ImageDraw, ImageFont
+
+from kiosk_node.fonts import FontFiles
+from kiosk_node.i18n import Language, text
+from kiosk_node.model import Ticket
+
+DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
+# Sizes below are for this width; other papers scale them.
+REFERENCE_WIDTH = 576
+BLACK, WHITE = 0, 255
+
+
+@dataclass(frozen=True)
+class TicketContext:
+    """What a ticket needs beyond the ticket itself: the site and the printer."""
+
+    site_name: str
+    width: int
+    fonts: FontFiles
+    public_url: str | None = None
+    timezone: str = DEFAULT_TIMEZONE
+
+
+@functools.lru_cache(maxsize=64)
+def _font(path: Path, size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(str(path), size)
+
+
+def local_time(moment: datetime, zone: str) -> datetime:
+    """``moment`` in the hall's time zone (Asia/Ho_Chi_Minh when the zone is unknown)."""
+    try:
+        tz = ZoneInfo(zone or DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo(DEFAULT_TIMEZONE)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(tz)
+
+
+def status_url(public_url: str | None, ticket_code: str | None) -> str | None:
+    """The ticket's status page, or None when the site has no public address (or the ticket no code)."""
+    if not public_url or not ticket_code:
+        return None
+    return f"{public_url.rstrip('/')}/t/{ticket_code}"
+
+
+def qr_image(data: str, size: int) -> Image.Image:
+    """A QR code of ``data``, at most ``size`` dots square, with crisp modules (whole dots each)."""
+    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=0)
+    code.add_data(data)
+    code.make(fit=True)
+    matrix = code.get_matrix()
+    modules = len(matrix)
+    small = Image.new("L", (modules, modules), WHITE)
+    small.putdata([BLACK if dark else WHITE for row in matrix for dark in row])
+    box = max(1, size // modules)
+    return small.resize((modules * box, modules * box), Image.Resampling.NEAREST)
+
+
+class _Pen:
+    """Draws centred lines down a tall canvas, keeping track of where the next one goes."""
+
+    def __init__(self, width: int, scale: float, fonts: FontFiles):
+        self.width = width
+        self.scale = scale
+        self.fonts = fonts
+        self.margin = round(18 * width / REFERENCE_WIDTH)
+        self.image = Image.new("L", (width, round(2400 * scale) + 600), WHITE)
+        self.draw = ImageDraw.Draw(self.image)
+        self.y = self.margin
+
+    def font(self, size: float, bold: bool = False) -> ImageFont.FreeTypeFont:
+        return _font(self.fonts.bold if bold else self.fonts.regular, max(8, round(size * self.scale)))
+
+    def space(self, points: float) -> None:
+        self.y += round(points * self.scale)
+
+    def wrap(self, words: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+        """As few lines as fit ``width``, made as even as possible (no lone last word)."""
+        lines = self._greedy(words, font, width)
+        if len(lines) < 2:
+            return lines
+        narrow, wide = width // len(lines), width
+        while wide - narrow > 4:
+            middle = (narrow + wide) // 2
+            if len(self._greedy(words, font, middle)) > len(lines):
+                narrow = middle
+            else:
+                wide = middle
+        return self._greedy(words, font, wide)
+
+    def _greedy(self, words: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
+        lines: list[str] = []
+        line = ""
+        for word in words.split():
+            candidate = f"{line} {word}" if line else word
+            if line and self.draw.textlength(candidate, font=font) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = candidate
+        if line:
+            lines.append(line)
+        return lines
+
+    def paragraph(self, words: str, size: float, bold: bool = False) -> None:
+        font = self.font(size, bold)
+        ascent, descent = font.getmetrics()
+        for line in self.wrap(words, font, self.width - 2 * self.margin):
+            self.draw.text((self.width // 2, self.y), line, font=font, fill=BLACK, anchor="ma")
+            self.y += ascent + descent
+
+    def rule(self, thickness: float = 2, dashed: bool = False) -> None:
+        height = max(1, round(thickness * self.scale))
+        left, right = self.margin, self.width - self.margin
+        if dashed:
+            dash = round(10 * self.scale)
+            for x in range(left, right, 2 * dash):
+                self.draw.rectangle((x, self.y, min(x + dash, right) - 1, self.y + height - 1), fill=BLACK)
+        else:
+            self.draw.rectangle((left, self.y, right - 1, self.y + height - 1), fill=BLACK)
+        self.y += height
+
+    def big_number(self, number: str) -> None:
+        """The number as large as fits the paper, its ink box placed exactly at the pen."""
+        room = self.width - 2 * self.margin
+        size = 250.0
+        font = self.font(size, bold=True)
+        while self.draw.textlength(number, font=font) > room and size > 40:
+            size *= 0.92
+            font = self.font(size, bold=True)
+        left, top, right, bottom = font.getbbox(number, anchor="ma")
+        self.draw.text((self.width // 2, self.y - top), number, font=font, fill=BLACK, anchor="ma")
+        self.y += bottom - top
+
+    def banner(self, words: str, size: float) -> None:
+        """White text on a black band: for what must not be missed (a test print)."""
+        font = self.font(size, bold=True)
+        ascent, descent = font.getmetrics()
+        lines = self.wrap(words, font, self.width - 4 * self.margin)
+        pad = round(8 * self.scale)
+        height = len(lines) * (ascent + descent) + 2 * pad
+        self.draw.rectangle((self.margin, self.y, self.width - self.margin - 1, self.y + height - 1), fill=BLACK)
+        self.y += pad
+        for line in lines:
+            self.draw.text((self.width // 2, self.y), line, font=font, fill=WHITE, anchor="ma")
+            self.y += ascent + descent
+        self.y += pad
+
+    def picture(self, picture: Image.Image) -> None:
+        self.image.paste(picture, ((self.width - picture.width) // 2, self.y))
+        self.y += picture.height
+
+    def finish(self) -> Image.Image:
+        used = self.image.crop((0, 0, self.width, self.y + self.margin))
+        # Thermal printers have no grey: threshold the anti-aliased text, no dithering (crisper letters).
+        return used.point(lambda v: 255 if v >= 128 else 0).convert("1", dither=Image.Dither.NONE)
+
+
+def render_ticket(ticket: Ticket, context: TicketContext, language: Language = "vi", *,
+                  test_print: bool = False) -> Image.Image:
+    """The ticket as a 1-bit image ``context.width`` dots wide (black ink = 0)."""
+    # Text shrinks less than the paper: 58 mm tickets must still be readable at arm's length.
+    pen = _Pen(context.width, (context.width / REFERENCE_WIDTH) ** 0.5, context.fonts)
+    if test_print:
+        pen.banner(text("ticket_test", language), 24)
+        pen.space(10)
+    pen.paragraph(context.site_name, 28, bold=True)
+    pen.space(10)
+    pen.rule()
+    pen.space(14)
+    pen.paragraph(text("ticket_heading", language), 26)
+    pen.space(12)
+    pen.big_number(str(ticket.number))
+    pen.space(22)
+    pen.paragraph(ticket.procedure_name, 28, bold=True)
+    pen.space(6)
+    pen.paragraph(text("counter", language, id=ticket.counter_id, name=ticket.counter_name), 26)
+    pen.space(14)
+    pen.rule(dashed=True)
+    pen.space(12)
+    issued = local_time(ticket.created_at, context.timezone)
+    pen.paragraph(text("ticket_date", language, date=issued.strftime("%d/%m/%Y"), time=issued.strftime("%H:%M")), 24)
+    pen.paragraph(text("ticket_ahead", language, n=ticket.people_ahead), 24)
+    if ticket.wait_minutes > 0:
+        pen.paragraph(text("ticket_wait", language, m=ticket.wait_minutes), 24)
+    else:
+        pen.paragraph(text("ticket_no_wait", language), 24)
+    url = status_url(context.public_url, ticket.ticket_code)
+    if url is not None:
+        pen.space(16)
+        pen.picture(qr_image(url, round(200 * pen.scale)))
+        pen.space(6)
+        pen.paragraph(text("ticket_qr", language), 20)
+    pen.space(12)
+    pen.rule(dashed=True)
+    pen.space(10)
+    pen.paragraph(text("ticket_footer", language), 20)
+    return pen.finish()
+
+
+def sample_ticket(now: datetime) -> Ticket:
+    """The ticket ``qms-kiosk print-test`` prints."""
+    return Ticket(number=123, counter_id=1, counter_name="Quầy mẫu", procedure_name="Đăng ký khai sinh (in thử)",
+                  created_at=now, people_ahead=4, wait_minutes=20, ticket_code="in-thu-0000")
