@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DATA   ?= ./var
 PORT   ?= 3001
 
-.PHONY: run test bench docs clean wheelhouse
+.PHONY: run test bench docs demo clean wheelhouse
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,22 @@ bench: $(VENV)/.installed-dev
 
 docs: $(VENV)/.installed-dev
 	$(BIN)/python -m protocol.docs > docs/protocol.md
+
+# The hub, a windowed kiosk and a windowed TV on one desktop; closing the kiosk stops all three.
+# Tickets land as PNG and ESC/POS files in $(DEMO)/tickets.
+DEMO      ?= ./var/demo
+DEMO_PORT ?= 3011
+
+demo: $(VENV)/.installed-dev
+	mkdir -p $(DEMO)
+	$(BIN)/qms-hub --data-dir $(DEMO)/hub token --role kiosk --client-id kiosk-demo > $(DEMO)/kiosk.token
+	$(BIN)/qms-hub --data-dir $(DEMO)/hub token --role tv --client-id tv-demo > $(DEMO)/tv.token
+	$(BIN)/qms-hub --data-dir $(DEMO)/hub serve --host 127.0.0.1 --port $(DEMO_PORT) & hub=$$!; \
+	trap 'kill $$hub $$tv 2>/dev/null' EXIT INT TERM; \
+	until $(BIN)/python -c "import urllib.request as u; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:$(DEMO_PORT)/healthz', timeout=1)" 2>/dev/null; do sleep 0.2; done; \
+	$(BIN)/qms-tv --hub ws://127.0.0.1:$(DEMO_PORT)/ws --token-file $(DEMO)/tv.token --windowed --size 1280x720 & tv=$$!; \
+	$(BIN)/qms-kiosk --hub ws://127.0.0.1:$(DEMO_PORT)/ws --token-file $(DEMO)/kiosk.token --windowed \
+	    --size 1024x600 --printer virtual:$(DEMO)/tickets
 
 # Every wheel the Raspberry Pis need (64-bit Raspberry Pi OS Bookworm: Python 3.11,
 # glibc 2.36), so deploy/install.sh can build a device's venv with no internet. Needs

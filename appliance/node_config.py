@@ -22,7 +22,7 @@ rotation = 0                            # 0 | 90 | 180 | 270 (portrait kiosks)
 screenshot = ""                         # write a PNG here after each change (support, docs)
 
 [kiosk]
-printer = "virtual:/var/lib/qms/tickets"   # usb:VID:PID | network:HOST[:PORT] | serial:DEV[:BAUD] | file:PATH | virtual:DIR
+printer = "virtual:/var/lib/qms-kiosk/tickets"   # usb:VID:PID | network:HOST[:PORT] | serial:DEV[:BAUD] | file:PATH | virtual:DIR
 paper_width_dots = 576                  # 80 mm paper at 203 dpi; 384 for 58 mm
 printer_profile = ""                    # python-escpos profile name (e.g. "TM-T20II"); "": generic
 printer_timeout = 5                     # seconds a printer may take to answer before it is reported
@@ -79,7 +79,8 @@ class GpioConfig:
 
 @dataclass(frozen=True)
 class KioskConfig:
-    printer: str = "virtual:/var/lib/qms/tickets"
+    # The kiosk unit's StateDirectory: writable under its sandbox.
+    printer: str = "virtual:/var/lib/qms-kiosk/tickets"
     paper_width_dots: int = 576
     printer_profile: str = ""
     printer_timeout: float = 5.0

@@ -288,7 +288,7 @@ def usb_devices() -> list[dict[str, str]]:
 
 def check_printer(device: Device, node: dict, report: Report) -> None:
     report.section("Printer")
-    printer = (node.get("kiosk") or {}).get("printer", "virtual:/var/lib/qms/tickets")
+    printer = (node.get("kiosk") or {}).get("printer", "virtual:/var/lib/qms-kiosk/tickets")
     kind, _, rest = printer.partition(":")
     report.info(f"printer = {printer!r}")
     usb = usb_devices()

@@ -157,7 +157,7 @@ class KioskSettings:
 
     client: HubClientConfig
     fonts: FontFiles
-    printer: str = "virtual:/var/lib/qms/tickets"
+    printer: str = "virtual:/var/lib/qms-kiosk/tickets"
     paper_width_dots: int = 576
     printer_profile: str = ""
     printer_timeout: float = 5.0

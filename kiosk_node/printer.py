@@ -6,7 +6,7 @@ Chosen by a URL (``[kiosk] printer`` in node.toml, or ``--printer``)::
     network:HOST[:PORT]    network:192.168.1.50   (port 9100 by default)
     serial:DEVICE[:BAUD]   serial:/dev/ttyUSB0:19200 (9600 by default; needs pyserial)
     file:PATH              file:/dev/usb/lp0      (the kernel's usblp driver; cannot report status)
-    virtual:DIR            virtual:/var/lib/qms/tickets
+    virtual:DIR            virtual:/var/lib/qms-kiosk/tickets
 
 Options follow a ``?``: ``timeout=SECONDS`` (every kind), ``status=0`` to skip
 asking a real printer for its status before each ticket, and for
