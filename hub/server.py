@@ -26,13 +26,13 @@ from typing import Any, Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
 from msgspec import Struct
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from appliance import sd_notify
-from hub import http_routes, metrics, store as db
+from hub import fanout, http_routes, metrics, store as db
 from hub.auth import Identity, TokenAuthority, TokenError, verify_password
 from hub.clock import Clock, SystemClock
 from hub.event_log import log_event
@@ -505,21 +505,19 @@ class Hub:
             self._officer_absent_since.pop(counter_id, None)
             self._offline_alerted.discard(counter_id)
         self._audit(session, "client.registered", {"client_type": p.client_type, "location": p.location})
-        self._send(
-            session,
-            m.ConnectionAck(
-                m.ConnectionAckPayload(
-                    client_id=p.client_id,
-                    server_time=m.utc_timestamp(now),
-                    connected_clients=len(self.registered),
-                    client_type=p.client_type,
-                    hub_version=__version__,
-                )
-            ),
+        ack = m.ConnectionAck(
+            m.ConnectionAckPayload(
+                client_id=p.client_id,
+                server_time=m.utc_timestamp(now),
+                connected_clients=len(self.registered),
+                client_type=p.client_type,
+                hub_version=__version__,
+            )
         )
-        self._send(session, self.snapshot(session))
-        for counter in self.site.counters:
-            self._send(session, self._queue_update(counter.id))
+        # The acknowledgement and the whole state in one write: a client is current at once.
+        me = (session.ws,)
+        self._deliver((me, ack), (me, self.snapshot(session)),
+                      *((me, self._queue_update(counter.id)) for counter in self.site.counters))
         self._to_admins(
             m.ClientConnected(
                 m.ClientConnectedPayload(
@@ -606,13 +604,13 @@ class Hub:
             self._pending_tickets.pop(ticket.ticket_id, None)
         self.metrics.tickets_issued += 1
         self._log_audit(entry)
-        self._send(session, self._ticket_created(ticket, issued.people_ahead, issued.estimated_wait_minutes,
-                                                 for_requester=True))
-        self._broadcast(
-            self._recipients("tv", "admin", exclude=session),
-            self._ticket_created(ticket, issued.people_ahead, issued.estimated_wait_minutes, for_requester=False),
+        self._deliver(
+            ((session.ws,), self._ticket_created(ticket, issued.people_ahead, issued.estimated_wait_minutes,
+                                                 for_requester=True)),
+            (self._recipients("tv", "admin", exclude=session),
+             self._ticket_created(ticket, issued.people_ahead, issued.estimated_wait_minutes, for_requester=False)),
+            (self.registered, self._queue_update(ticket.counter_id)),
         )
-        self._broadcast(self.registered, self._queue_update(ticket.counter_id))
         self._check_high_queue(ticket.counter_id)
         self._stats_changed()
 
@@ -683,9 +681,12 @@ class Hub:
             )
         )
         self.recent_calls.append(self._call_record(ticket))
-        self._broadcast(self._recipients("tv", "admin", include=session), call)
-        self._broadcast(self.audience["tv"], announcement)
-        self._broadcast(self.registered, self._queue_update(ticket.counter_id))
+        # One write per TV carries all three: the last TV hears of the call as soon as a bare broadcast would.
+        self._deliver(
+            (self._recipients("tv", "admin", include=session), call),
+            (self.audience["tv"], announcement),
+            (self.registered, self._queue_update(ticket.counter_id)),
+        )
         self._check_high_queue(ticket.counter_id)
         self._stats_changed()
 
@@ -729,8 +730,10 @@ class Hub:
                 affected_tickets=changed.affected_tickets,
             )
         )
-        self._broadcast(self.registered | {session.ws}, update)
-        self._broadcast(self.registered, self._queue_update(p.counter_id))
+        self._deliver(
+            (self.registered | {session.ws}, update),
+            (self.registered, self._queue_update(p.counter_id)),
+        )
         if status != "active":
             self._offline_alerted.discard(p.counter_id)
         self._stats_changed()
@@ -1020,15 +1023,29 @@ class Hub:
     # --- sending ----------------------------------------------------------------------------------
 
     def _send(self, session: Session, message: Struct) -> None:
-        # broadcast() never waits on a slow client: one stuck socket cannot stall the hub.
-        broadcast((session.ws,), m.encode(message), text=True)
-        self.metrics.frames_out += 1
+        self._deliver(((session.ws,), message))
 
     def _broadcast(self, connections: Iterable[ServerConnection], message: Struct) -> None:
-        connections = list(connections)
-        if connections:
-            broadcast(connections, m.encode(message), text=True)
-            self.metrics.frames_out += len(connections)
+        self._deliver((connections, message))
+
+    def _deliver(self, *plan: tuple[Iterable[ServerConnection], Struct]) -> None:
+        """Send each message to its recipients; whoever gets several gets them in one write, in plan order.
+
+        Never waits on a slow client: one stuck socket cannot stall the hub.
+        """
+        payloads = [m.encode(message) for _, message in plan]
+        wanted: dict[ServerConnection, tuple[int, ...]] = {}
+        for index, (connections, _) in enumerate(plan):
+            for ws in connections:
+                wanted[ws] = wanted.get(ws, ()) + (index,)
+        groups: dict[tuple[int, ...], list[ServerConnection]] = {}
+        for ws, indexes in wanted.items():
+            groups.setdefault(indexes, []).append(ws)
+        frames = [fanout.text_frame(payload) for payload in payloads]
+        for indexes, connections in groups.items():
+            data = b"".join(frames[i] for i in indexes)
+            written = fanout.write_frames(connections, data, [payloads[i] for i in indexes])
+            self.metrics.frames_out += written * len(indexes)
 
     def _recipients(self, *client_types: str, include: Session | None = None,
                     exclude: Session | None = None) -> set[ServerConnection]:
