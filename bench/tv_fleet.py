@@ -191,7 +191,9 @@ def serve_rounds(tvs: list[TV], tally: RoundTally) -> None:
                 raise RuntimeError("the server closed a TV connection")
             tv.buffer += data
             for opcode, payload in tv.messages():
-                if opcode == Opcode.TEXT and ANNOUNCEMENT_MARK in payload:
+                if opcode == Opcode.TEXT:
+                    if ANNOUNCEMENT_MARK not in payload:
+                        continue  # the hub's other messages of a call: read, nothing to answer
                     found = TICKET_NUMBER.search(payload)
                     if found is None:
                         raise RuntimeError(f"an announcement without a ticket number: {payload[:300]!r}")
