@@ -154,6 +154,38 @@ class HallHarness:
                 pass
 
 
+class HubRig:
+    """Hubs started one after another on one data dir (a restart is a new Hub on the same files).
+
+    Node tests build on it; ``close_hubs`` stops what is still running at teardown.
+    """
+
+    def __init__(self, data_dir):
+        self.data_dir = data_dir
+        self.hubs: list[Hub] = []
+        self.harnesses: list[HallHarness] = []
+
+    async def start_hub(self, **options: Any) -> Hub:
+        hub = await start_hub(self.data_dir, **options)
+        self.hubs.append(hub)
+        return hub
+
+    async def stop_hub(self, hub: Hub) -> None:
+        self.hubs.remove(hub)
+        await hub.stop()
+
+    def harness(self, hub: Hub) -> HallHarness:
+        harness = HallHarness(hub)
+        self.harnesses.append(harness)
+        return harness
+
+    async def close_hubs(self) -> None:
+        for harness in self.harnesses:
+            await harness.close_all()
+        for hub in self.hubs:
+            await hub.stop()
+
+
 async def start_hub(data_dir, site: SiteConfig | None = None, clock: Clock | None = None,
                     **options: Any) -> Hub:
     options.setdefault("port", 0)

@@ -34,7 +34,7 @@ from protocol.client import (
     ThreadedHubClient,
     apply_message,
 )
-from conftest import HallHarness, start_hub
+from conftest import HubRig
 
 # How long a wait may take before the test fails with a message; not a speed requirement.
 WAIT = 5.0
@@ -82,28 +82,12 @@ def _summary(item: Any) -> str:
     return m.message_type(item)
 
 
-class Rig:
+class Rig(HubRig):
     """Hubs on one data dir, threaded clients and raw test clients; all stopped at teardown."""
 
     def __init__(self, data_dir: Path):
-        self.data_dir = data_dir
-        self.hubs: list[Hub] = []
+        super().__init__(data_dir)
         self.clients: list[ThreadedHubClient] = []
-        self.harnesses: list[HallHarness] = []
-
-    async def start_hub(self, **options: Any) -> Hub:
-        hub = await start_hub(self.data_dir, **options)
-        self.hubs.append(hub)
-        return hub
-
-    async def stop_hub(self, hub: Hub) -> None:
-        self.hubs.remove(hub)
-        await hub.stop()
-
-    def harness(self, hub: Hub) -> HallHarness:
-        harness = HallHarness(hub)
-        self.harnesses.append(harness)
-        return harness
 
     def client(self, hub: Hub | None, client_type: str, client_id: str, *, url: str | None = None,
                token: str | None = None, **config: Any) -> Watched:
@@ -124,10 +108,7 @@ class Rig:
         for client in self.clients:
             # stop() joins the thread; off the event loop, so the hub can answer the close handshake.
             await asyncio.to_thread(client.stop)
-        for harness in self.harnesses:
-            await harness.close_all()
-        for hub in self.hubs:
-            await hub.stop()
+        await self.close_hubs()
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ import pygame  # noqa: E402
 from audio import Call  # noqa: E402
 from audio.clip import AudioClip  # noqa: E402
 from audio.engines import EspeakEngine, SilentEngine  # noqa: E402
-from conftest import HallHarness, start_hub  # noqa: E402
+from conftest import HallHarness, HubRig, start_hub  # noqa: E402
 from hub.server import Hub  # noqa: E402
 from protocol import messages as m  # noqa: E402
 from protocol.client import HubClientConfig, ThreadedHubClient  # noqa: E402
@@ -113,28 +113,12 @@ class LiveTv:
         return [b.message for b in self.view.announcements]
 
 
-class TvRig:
+class TvRig(HubRig):
     def __init__(self, data_dir: Path, fonts: FontBook):
-        self.data_dir = data_dir
+        super().__init__(data_dir)
         self.fonts = fonts
-        self.hubs: list[Hub] = []
         self.tvs: list[LiveTv] = []
-        self.harnesses: list[HallHarness] = []
         self.screens: list[Screen] = []
-
-    async def start_hub(self, **options: Any) -> Hub:
-        hub = await start_hub(self.data_dir, **options)
-        self.hubs.append(hub)
-        return hub
-
-    async def stop_hub(self, hub: Hub) -> None:
-        self.hubs.remove(hub)
-        await hub.stop()
-
-    def harness(self, hub: Hub) -> HallHarness:
-        harness = HallHarness(hub)
-        self.harnesses.append(harness)
-        return harness
 
     def tv(self, hub: Hub, client_id: str, *, display: bool = True, speaker: Speaker | None = None,
            screenshot: Path | None = None, reconnect_delay: float = 0.1) -> LiveTv:
@@ -157,10 +141,7 @@ class TvRig:
             # stop() joins the thread; off the event loop, so the hub can answer the close handshake.
             await asyncio.to_thread(tv.client.stop)
             await asyncio.to_thread(tv.app.close)
-        for harness in self.harnesses:
-            await harness.close_all()
-        for hub in self.hubs:
-            await hub.stop()
+        await self.close_hubs()
         for screen in self.screens:
             if isinstance(screen, DisplayScreen):
                 screen.close()
