@@ -18,7 +18,7 @@ import secrets
 import ssl
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from http import HTTPStatus
 from pathlib import Path
@@ -27,7 +27,6 @@ from urllib.parse import urlsplit
 
 from msgspec import Struct
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
@@ -100,7 +99,6 @@ class HubOptions:
     close_timeout: float = 5.0
     # Browser Origins allowed besides the hub's own (from the site file).
     allowed_origins: tuple[str, ...] = ()
-    extra_http_routes: dict[str, Callable[[Request], Response | None]] = field(default_factory=dict)
 
 
 class Hub:
@@ -254,11 +252,6 @@ class Hub:
             response = connection.respond(HTTPStatus.OK, self.metrics.render())
             _set_header(response, "Content-Type", metrics.CONTENT_TYPE)
             return response
-        route = self.options.extra_http_routes.get(path)
-        if route is not None:
-            response = route(request)
-            if response is not None:
-                return response
         return connection.respond(HTTPStatus.NOT_FOUND, "Not found\n")
 
     def _origin_allowed(self, origin: str, host: str | None) -> bool:
@@ -1179,4 +1172,4 @@ def _json_response(connection: ServerConnection, body: dict[str, Any], status: i
     return response
 
 
-__all__ = ["Hub", "HubOptions", "Session", "Headers"]
+__all__ = ["Hub", "HubOptions", "Session"]

@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 from kiosk_node.fonts import FontFiles
 from kiosk_node.i18n import Language, text
 from kiosk_node.model import Ticket
+from kiosk_node.wrapping import balanced_lines
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 # Sizes below are for this width; other papers scale them.
@@ -97,31 +98,7 @@ class _Pen:
 
     def wrap(self, words: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
         """As few lines as fit ``width``, made as even as possible (no lone last word)."""
-        lines = self._greedy(words, font, width)
-        if len(lines) < 2:
-            return lines
-        narrow, wide = width // len(lines), width
-        while wide - narrow > 4:
-            middle = (narrow + wide) // 2
-            if len(self._greedy(words, font, middle)) > len(lines):
-                narrow = middle
-            else:
-                wide = middle
-        return self._greedy(words, font, wide)
-
-    def _greedy(self, words: str, font: ImageFont.FreeTypeFont, width: int) -> list[str]:
-        lines: list[str] = []
-        line = ""
-        for word in words.split():
-            candidate = f"{line} {word}" if line else word
-            if line and self.draw.textlength(candidate, font=font) > width:
-                lines.append(line)
-                line = word
-            else:
-                line = candidate
-        if line:
-            lines.append(line)
-        return lines
+        return balanced_lines(words, width, lambda line: self.draw.textlength(line, font=font))
 
     def paragraph(self, words: str, size: float, bold: bool = False) -> None:
         font = self.font(size, bold)

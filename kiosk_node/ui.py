@@ -23,6 +23,7 @@ import pygame
 from kiosk_node import i18n
 from kiosk_node.fonts import FontFiles
 from kiosk_node.model import Tile, View
+from kiosk_node.wrapping import balanced_lines, greedy_lines
 
 Color = tuple[int, int, int]
 
@@ -156,31 +157,8 @@ class _Text:
         key = (text, int(size), bold, int(width))
         lines = self._wraps.get(key)
         if lines is None:
-            lines = self._greedy(text, size, width, bold)
-            if len(lines) > 1:
-                narrow, wide = width // len(lines), width
-                while wide - narrow > 4:
-                    middle = (narrow + wide) // 2
-                    if len(self._greedy(text, size, middle, bold)) > len(lines):
-                        narrow = middle
-                    else:
-                        wide = middle
-                lines = self._greedy(text, size, wide, bold)
+            lines = balanced_lines(text, width, lambda line: self.width(line, size, bold))
             self._wraps[key] = lines
-        return lines
-
-    def _greedy(self, text: str, size: int, width: int, bold: bool) -> list[str]:
-        lines: list[str] = []
-        line = ""
-        for word in text.split():
-            candidate = f"{line} {word}" if line else word
-            if line and self.width(candidate, size, bold) > width:
-                lines.append(line)
-                line = word
-            else:
-                line = candidate
-        if line:
-            lines.append(line)
         return lines
 
     def fit(self, text: str, width: int, height: int, largest: int, smallest: int, bold: bool = False,
@@ -203,7 +181,7 @@ class _Text:
         """The text cut to the lines that fit, the last one ending in an ellipsis."""
         keep = max(1, min(max_lines, height // max(1, self.line_height(size, bold))))
         words = " ".join(lines)
-        greedy = self._greedy(words, size, width, bold)
+        greedy = greedy_lines(words, width, lambda line: self.width(line, size, bold))
         shortened = greedy[:keep]
         if len(greedy) <= keep and all(self.width(line, size, bold) <= width for line in shortened):
             return shortened
