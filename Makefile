@@ -16,21 +16,62 @@ $(VENV)/.installed-hub: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[hub]'
 	touch $@
 
+$(VENV)/.installed-nodes: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[hub,kiosk,tv]'
+	touch $@ $(VENV)/.installed-hub
+
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@ $(VENV)/.installed-hub
+	touch $@ $(VENV)/.installed-hub $(VENV)/.installed-nodes
+
+# What the tests use from Debian, by who needs it:
+#   make's venv: python3 python3-venv python3-pip make; the hall's time zone: tzdata
+#   TV speech: espeak-ng; Vietnamese glyphs on kiosk, TV and screenshots: fonts-dejavu-core
+#   console browser tests: chromium chromium-driver
+#   deploy and systemd tests: systemd mtools dosfstools shellcheck openssl fdisk git
+DEBIAN_PACKAGES := python3 python3-venv python3-pip make tzdata \
+    espeak-ng fonts-dejavu-core \
+    chromium chromium-driver \
+    systemd mtools dosfstools shellcheck openssl fdisk git
+
+.PHONY: deps test-fast screenshots
+
+# Installs only what is missing (apt-get as root, else sudo); nothing to do takes one dpkg-query.
+deps:
+	@bash tools/debian_deps.sh $(DEBIAN_PACKAGES)
+
+# python3-venv is one of them: the venv waits for deps, also under make -j.
+ifneq ($(filter test test-fast,$(MAKECMDGOALS)),)
+$(BIN)/python: | deps
+endif
 
 run: $(VENV)/.installed-hub
 	$(BIN)/qms-hub --data-dir $(DATA) serve --port $(PORT)
 
-test: $(VENV)/.installed-dev
+test: deps $(VENV)/.installed-dev lint
 	$(BIN)/python -m pytest
+
+# Lint and type checks, also run by `make test`: which files and rules is in pyproject.toml
+# ([tool.ruff], [tool.mypy]). Both run, so one failure does not hide the other's findings.
+.PHONY: lint
+lint: $(VENV)/.installed-dev
+	status=0; $(BIN)/ruff check . || status=1; $(BIN)/mypy || status=1; exit $$status
+
+# The quick subset while developing: the suite without the tests that take seconds each (over
+# about 5 s in pytest --durations: headless Chromium, a venv built in a staging root, whole
+# programs started). They carry @pytest.mark.slow, or are named in SLOW_TESTS when their file
+# does not mark them. CI runs the whole of make test.
+SLOW_TESTS := --ignore=tests/console/test_browser.py --ignore=tests/console/test_screenshots.py \
+    --deselect=tests/tv/test_bench.py::test_idle_cpu_is_read_from_a_running_qms_tv
+
+test-fast: deps $(VENV)/.installed-dev
+	$(BIN)/python -m pytest -m "not slow" $(SLOW_TESTS)
 
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.run_all
 
 docs: $(VENV)/.installed-dev
-	$(BIN)/python -m protocol.docs > docs/protocol.md
+	$(BIN)/python -m tools.protocol_docs docs/protocol.md
 
 # The hub, a windowed kiosk and a windowed TV on one desktop; closing the kiosk stops all three.
 # Tickets land as PNG and ESC/POS files in $(DEMO)/tickets.
@@ -47,6 +88,15 @@ demo: $(VENV)/.installed-dev
 	$(BIN)/qms-tv --hub ws://127.0.0.1:$(DEMO_PORT)/ws --token-file $(DEMO)/tv.token --windowed --size 1280x720 & tv=$$!; \
 	$(BIN)/qms-kiosk --hub ws://127.0.0.1:$(DEMO_PORT)/ws --token-file $(DEMO)/kiosk.token --windowed \
 	    --size 1024x600 --printer virtual:$(DEMO)/tickets
+
+# Pictures of the kiosk and the TV with no screen (SDL's dummy video driver): a hub of the sample
+# site on a free port, a kiosk and a TV connected to it, one PNG each; see tools/screenshots.py.
+SHOTS      ?= ./var/screenshots
+KIOSK_SIZE ?= 800x480
+TV_SIZE    ?= 1920x1080
+
+screenshots: $(VENV)/.installed-nodes
+	$(BIN)/python -m tools.screenshots --out-dir $(SHOTS) --kiosk-size $(KIOSK_SIZE) --tv-size $(TV_SIZE)
 
 # Every wheel the Raspberry Pis need (64-bit Raspberry Pi OS Bookworm: Python 3.11,
 # glibc 2.36), so deploy/install.sh can build a device's venv with no internet. Needs

@@ -22,7 +22,8 @@ rotation = 0                            # 0 | 90 | 180 | 270 (portrait kiosks)
 screenshot = ""                         # write a PNG here after each change (support, docs)
 
 [kiosk]
-printer = "virtual:/var/lib/qms-kiosk/tickets"   # usb:VID:PID | network:HOST[:PORT] | serial:DEV[:BAUD] | file:PATH | virtual:DIR
+printer = "virtual:/var/lib/qms-kiosk/tickets"   # usb:VID:PID | network:HOST[:PORT] | serial:DEV[:BAUD]
+                                                 # | file:PATH | virtual:DIR
 paper_width_dots = 576                  # 80 mm paper at 203 dpi; 384 for 58 mm
 printer_profile = ""                    # python-escpos profile name (e.g. "TM-T20II"); "": generic
 printer_timeout = 5                     # seconds a printer may take to answer before it is reported
@@ -39,7 +40,8 @@ buttons = { "101" = 17, "201" = 27 }    # procedure id -> BCM pin of its physica
 [tv]
 voice = "espeak"                        # a piper .onnx voice file | "espeak" | "none"
 repeat = 2                              # each announcement is spoken this many times
-dialect = "standard"                    # how numbers are read: standard "lẻ"+"nghìn", north "linh"+"nghìn", south "lẻ"+"ngàn"
+dialect = "standard"                    # how numbers are read: standard "lẻ"+"nghìn",
+                                        # north "linh"+"nghìn", south "lẻ"+"ngàn"
 chime = true
 volume = 1.0
 ```
@@ -138,7 +140,7 @@ def _convert(cls: type, data: Any, where: str) -> Any:
 
 
 def _value(hint: Any, value: Any, where: str) -> Any:
-    if is_dataclass(hint):
+    if isinstance(hint, type) and is_dataclass(hint):
         return _convert(hint, value, where + ".")
     origin = get_origin(hint)
     if origin is Literal:

@@ -154,10 +154,7 @@ def speakable(text: str, style: NumberStyle = STANDARD) -> str:
         digits = match.group()
         if not digits.isascii():
             return digits  # other scripts' digits: leave to the engine
-        if len(digits) > 9:
-            spoken = " ".join(DIGITS[int(d)] for d in digits)
-        else:
-            spoken = read_number(int(digits), style)
+        spoken = " ".join(DIGITS[int(d)] for d in digits) if len(digits) > 9 else read_number(int(digits), style)
         # "A12" must become "A mười hai", not "Amười hai".
         before = match.string[match.start() - 1] if match.start() else " "
         after = match.string[match.end()] if match.end() < len(match.string) else " "

@@ -24,17 +24,20 @@ import string
 import tempfile
 import threading
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Literal
+from typing import Literal
 
 from audio.clip import AudioClip, concatenate
 from audio.engines import SpeechEngine
 from audio.numbers import STANDARD, NumberStyle, number_words, speakable, vocabulary
+from protocol.messages import DEFAULT_ANNOUNCEMENT_TEMPLATE
 
 log = logging.getLogger(__name__)
 
-DEFAULT_TEMPLATE = "Mời khách hàng số {number} đến quầy {counter_name}"
+# The protocol's default; a TV uses the template its hub sends in SNAPSHOT.
+DEFAULT_TEMPLATE = DEFAULT_ANNOUNCEMENT_TEMPLATE
 # Around a piece: quieter than this counts as the engine's padding (trimmed before joining).
 TRIM_THRESHOLD = 300
 SENTENCE_CACHE_SIZE = 64
@@ -259,7 +262,7 @@ class PhraseCache:
     def _path(self, text: str) -> Path | None:
         if self.cache_dir is None:
             return None
-        key = hashlib.sha256(f"{self.engine.cache_id}\0{text}".encode("utf-8")).hexdigest()[:32]
+        key = hashlib.sha256(f"{self.engine.cache_id}\0{text}".encode()).hexdigest()[:32]
         return self.cache_dir / f"{key}.wav"
 
     def _load(self, text: str) -> AudioClip | None:
@@ -295,9 +298,10 @@ class PhraseCache:
             clip = self.cached(segment.text)
             if clip is None and segment.kind == "number":
                 words = [self.cached(word) for word in segment.words]
-                if any(word is None for word in words):
+                found = [word for word in words if word is not None]
+                if len(found) < len(words):
                     return None
-                clip = concatenate([word.trimmed(TRIM_THRESHOLD) for word in words], gap=self.word_gap)
+                clip = concatenate([word.trimmed(TRIM_THRESHOLD) for word in found], gap=self.word_gap)
             if clip is None:
                 return None
             pieces.append(clip.trimmed(TRIM_THRESHOLD))

@@ -17,18 +17,23 @@ the Announcer logs it once and stays silent; the TV keeps working.
 from __future__ import annotations
 
 import collections
+import contextlib
 import itertools
 import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Literal
 
 from audio.chime import make_chime
 from audio.clip import AudioClip, concatenate
 from audio.engines import SilentEngine, SpeechEngine
 from audio.phrases import Call, PhraseCache, Rendered
+
+if TYPE_CHECKING:
+    import pygame
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +77,11 @@ class _Request:
     arrived_at: float
 
 
-_STOP = object()
+class _Stop:
+    """Queued by stop(): the worker ends when it takes this."""
+
+
+_STOP = _Stop()
 
 
 class Announcer:
@@ -116,16 +125,16 @@ class Announcer:
         self.silent_reason = ""
 
         self._ids = itertools.count(1)
-        self._queue: collections.deque[_Request | object] = collections.deque()
+        self._queue: collections.deque[_Request | _Stop] = collections.deque()
         self._state = threading.Condition()
         self._busy = False
         self._started = False
         self._stopping = False
         self._worker: threading.Thread | None = None
         self._owns_mixer = False
-        self._channel = None
-        self._chime_sound = None
-        self._sound_class = None
+        self._channel: pygame.mixer.Channel | None = None
+        self._chime_sound: pygame.mixer.Sound | None = None
+        self._sound_class: type[pygame.mixer.Sound] | None = None
 
     # --- life cycle -----------------------------------------------------------------
 
@@ -161,10 +170,8 @@ class Announcer:
         for request in dropped:
             self._emit("dropped", request)
         if self._channel is not None:
-            try:
+            with contextlib.suppress(Exception):  # the mixer may already be gone (pygame.quit() by the app)
                 self._halt(self._channel)
-            except Exception:  # the mixer may already be gone (pygame.quit() by the app)
-                pass
         if self._worker is not None:
             self._worker.join(timeout)
         if self._owns_mixer:
@@ -286,7 +293,8 @@ class Announcer:
 
         return pygame.mixer.get_init() is None
 
-    def _sound(self, clip: AudioClip):
+    def _sound(self, clip: AudioClip) -> pygame.mixer.Sound:
+        assert self.mixer_format is not None and self._sound_class is not None, "the mixer is not open"
         frequency, format_bits, channels = self.mixer_format
         return self._sound_class(buffer=clip.scaled(self.volume).to_mixer(frequency, format_bits, channels))
 
@@ -295,7 +303,7 @@ class Announcer:
             with self._state:
                 self._state.wait_for(lambda: bool(self._queue))
                 item = self._queue.popleft()
-                if item is _STOP:
+                if isinstance(item, _Stop):
                     return
                 self._busy = True
             try:
@@ -317,6 +325,7 @@ class Announcer:
             self._emit("dropped", request)
             return
         channel = self._channel
+        assert channel is not None, "not silent, so the mixer is open"
         expected = 0.0
         if self._chime_sound is not None:
             channel.play(self._chime_sound)
@@ -343,7 +352,7 @@ class Announcer:
         self._emit("finished", request, rendered.cached)
 
     @staticmethod
-    def _playing(channel) -> bool:
+    def _playing(channel: pygame.mixer.Channel) -> bool:
         # get_busy() alone is not enough: when the chime ends, SDL_mixer marks the
         # channel idle and only then does pygame's end-of-sound callback (which
         # needs the GIL) start the queued speech. In that gap get_busy() is False
@@ -351,7 +360,7 @@ class Announcer:
         # the callback clears it.
         return bool(channel.get_busy() or channel.get_sound() is not None or channel.get_queue() is not None)
 
-    def _wait_quiet(self, channel, expected: float) -> None:
+    def _wait_quiet(self, channel: pygame.mixer.Channel, expected: float) -> None:
         deadline = time.monotonic() + expected + STUCK_MARGIN
         while self._playing(channel) and not self._stopping:
             if time.monotonic() > deadline:
@@ -360,7 +369,7 @@ class Announcer:
                 return
             time.sleep(POLL_INTERVAL)
 
-    def _halt(self, channel) -> None:
+    def _halt(self, channel: pygame.mixer.Channel) -> None:
         # Halting a channel starts its queued sound (pygame's end callback), so halt until it is empty.
         for _ in range(3):
             channel.stop()
@@ -370,7 +379,8 @@ class Announcer:
     def _emit(self, kind: EventKind, request: _Request, cached: bool | None = None, *,
               text: str | None = None) -> PlaybackEvent:
         if text is None:
-            text = request.what if isinstance(request.what, str) else f"{request.what.number} → {request.what.counter_name}"
+            what = request.what
+            text = what if isinstance(what, str) else f"{what.number} → {what.counter_name}"
         event = PlaybackEvent(kind, request.request_id, text, request.arrived_at, time.monotonic(), cached)
         self.events.append(event)
         if self.on_event is not None:

@@ -28,8 +28,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from audio.engines import EngineUnavailable, EspeakEngine, PiperEngine, SpeechEngine
 from audio.phrases import Call, PhraseCache
@@ -55,7 +56,11 @@ def real_time_factor(engine: SpeechEngine, text: str, rounds: int) -> dict[str, 
 
 def _round(announcer: Announcer, call: Call) -> dict[str, PlaybackEvent]:
     seen: dict[str, PlaybackEvent] = {}
-    announcer.on_event = lambda event: seen.setdefault(event.kind, event)
+
+    def record(event: PlaybackEvent) -> None:
+        seen.setdefault(event.kind, event)
+
+    announcer.on_event = record
     announcer.announce(call, arrived_at=time.monotonic())
     if not announcer.wait_idle(WAIT):
         raise RuntimeError("an announcement did not finish")
@@ -108,7 +113,7 @@ def engines(voice: str | None, workdir: Path) -> list[tuple[str, SpeechEngine]]:
     except EngineUnavailable as error:
         print(f"skipping espeak-ng: {error}", file=sys.stderr)
     # The tests' tiny voice: piper's real pipeline (phonemizer, ids, onnxruntime) with a trivial model.
-    from tests.voices.tiny_voice import write_tiny_voice
+    from tests.support.tiny_voice import write_tiny_voice
 
     found.append(("piper tiny test voice", PiperEngine(write_tiny_voice(workdir))))
     if voice:

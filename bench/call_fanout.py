@@ -31,13 +31,26 @@ import contextlib
 import json
 import random
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from bench.harness import (
-    Fleet, ServerProcess, expect, kiosk_token, officer_token, open_connection, percentiles, progress,
-    raise_open_file_limit, registered_client, running_bare_server, running_fleet, running_hub, send,
+    Fleet,
+    ServerProcess,
+    expect,
+    kiosk_token,
+    officer_token,
+    open_connection,
+    percentiles,
+    progress,
+    raise_open_file_limit,
+    registered_client,
+    running_bare_server,
+    running_fleet,
+    running_hub,
+    send,
 )
 from hub.site_config import sample_site
 from protocol import messages as m
@@ -58,7 +71,7 @@ def call_frames(number: int, total: int) -> list[str]:
     call = m.CallTicketOut(m.CallTicketOutPayload(
         ticket_number=number, counter_id=COUNTER_ID, counter_name=counter.name,
         called_by=m.CalledBy(user_id=901, username="bench-officer-1", full_name="Cán bộ đo hiệu năng"),
-        timestamp=m.utc_timestamp(datetime.now(timezone.utc)), ticket_id=number,
+        timestamp=m.utc_timestamp(datetime.now(UTC)), ticket_id=number,
     ))
     announcement = m.TicketAnnouncement(m.TicketAnnouncementPayload(
         ticket_number=number, counter_id=COUNTER_ID, counter_name=counter.name,

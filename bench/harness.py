@@ -22,10 +22,11 @@ import sqlite3
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, AsyncIterator, Sequence
+from typing import Any
 
 import psutil
 import websockets
@@ -164,7 +165,7 @@ async def _stop(process: asyncio.subprocess.Process, grace: float = 5.0) -> None
             process.terminate()
         try:
             await asyncio.wait_for(process.wait(), grace)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             with contextlib.suppress(ProcessLookupError):
                 process.kill()
             await process.wait()
@@ -198,7 +199,7 @@ async def running_hub(work_dir: Path | None = None) -> AsyncIterator[ServerProce
         site = write_bench_site(Path(tmp))
         port = free_port()
         log_path = Path(tmp) / "hub.log"
-        with open(log_path, "wb") as log_file:
+        with open(log_path, "wb") as log_file:  # noqa: ASYNC230 - a local file, opened once before the hub starts
             process = await asyncio.create_subprocess_exec(
                 *_hub_command(), "--data-dir", str(data_dir), "serve", "--config", str(site),
                 "--host", LOOPBACK, "--port", str(port),
@@ -261,7 +262,7 @@ class Fleet:
         assert self.process.stdout is not None
         try:
             line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
         if not line:
             raise RuntimeError(f"the TV fleet exited ({await self.process.wait()})")
@@ -292,10 +293,8 @@ async def running_fleet(server: ServerProcess, count: int, id_prefix: str = "tv-
     finally:
         if process.stdin is not None and not process.stdin.is_closing():
             process.stdin.close()  # EOF: the fleet closes its connections and exits
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(process.wait(), 15)
-        except asyncio.TimeoutError:
-            pass
         await _stop(process, grace=2.0)
 
 

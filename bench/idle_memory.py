@@ -16,16 +16,26 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-from typing import Any, AsyncContextManager, Callable
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any
 
 from bench.harness import (
-    ServerProcess, progress, raise_open_file_limit, running_bare_server, running_fleet, running_hub, settled_rss,
+    ServerProcess,
+    progress,
+    raise_open_file_limit,
+    running_bare_server,
+    running_fleet,
+    running_hub,
+    settled_rss,
 )
 
 WARMUP_CONNECTIONS = 10
 
 
-async def _per_connection(start: Callable[[], AsyncContextManager[ServerProcess]], connections: int) -> dict[str, Any]:
+async def _per_connection(
+    start: Callable[[], AbstractAsyncContextManager[ServerProcess]], connections: int
+) -> dict[str, Any]:
     async with start() as server:
         async with running_fleet(server, WARMUP_CONNECTIONS, id_prefix="tv-warmup"):
             pass

@@ -34,7 +34,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,11 +46,18 @@ import pygame  # noqa: E402
 from PIL import Image  # noqa: E402
 
 from bench.harness import (  # noqa: E402
-    REPO_ROOT, expect, kiosk_token, machine, percentiles, registered_client, running_hub, send,
+    REPO_ROOT,
+    expect,
+    kiosk_token,
+    machine,
+    percentiles,
+    registered_client,
+    running_hub,
+    send,
 )
+from display.fonts import find_fonts  # noqa: E402
 from kiosk_node import app as kiosk_app  # noqa: E402
 from kiosk_node.app import KioskApp, KioskSettings  # noqa: E402
-from kiosk_node.fonts import checked_fonts  # noqa: E402
 from kiosk_node.printer import PrintReport, VirtualPrinter, escpos_bytes  # noqa: E402
 from kiosk_node.ticket import TicketContext, render_ticket, sample_ticket  # noqa: E402
 from kiosk_node.ui import NAVY, ProcedureAction  # noqa: E402
@@ -84,9 +91,9 @@ async def hub_round_trips(url: str, token: str, client_id: str, count: int) -> l
 
 
 def pipeline_times(count: int, width: int = 576) -> list[float]:
-    context = TicketContext(site_name="Trung tâm Phục vụ hành chính công tỉnh", width=width, fonts=checked_fonts(),
+    context = TicketContext(site_name="Trung tâm Phục vụ hành chính công tỉnh", width=width, fonts=find_fonts(),
                             public_url="https://qms.example.gov.vn")
-    ticket = sample_ticket(datetime.now(timezone.utc))
+    ticket = sample_ticket(datetime.now(UTC))
     escpos_bytes(render_ticket(ticket, context), width)  # warm: fonts, QR, python-escpos loaded
     samples = []
     for i in range(count):
@@ -128,7 +135,7 @@ class DrawTimes:
                 self.first_printing_after = time.perf_counter()
             return drawn
 
-        app.ui.draw = timed
+        app.ui.draw = timed  # type: ignore[method-assign] # this instance's draw, instrumented
 
     def arm(self) -> None:
         self.first_printing_after = None
@@ -146,7 +153,7 @@ async def tap_to_print(url: str, token: str, client_id: str, taps: int, work: Pa
     printer = TimedPrinter(work / "tickets", paper_width_dots=576, timeout=5.0)
     settings = KioskSettings(
         client=HubClientConfig(url=url, token=token, client_type="kiosk", client_id=client_id, location="bench"),
-        fonts=checked_fonts(), printer=f"virtual:{work / 'tickets'}", result_seconds=0.2, size=(800, 480),
+        fonts=find_fonts(), printer=f"virtual:{work / 'tickets'}", result_seconds=0.2, size=(800, 480),
         fullscreen=False)
     app = KioskApp(settings, printer=printer)
     draws = DrawTimes(app)
@@ -178,7 +185,7 @@ async def tap_to_print(url: str, token: str, client_id: str, taps: int, work: Pa
             printed_before = len(printer.reports)
             tapped = time.perf_counter()
             pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=position, button=1))
-            await _until(lambda: len(printer.reports) > printed_before, f"ticket {i} printed")
+            await _until(lambda before=printed_before: len(printer.reports) > before, f"ticket {i} printed")
             if i >= 3:  # the first few warm up the connection's and the renderer's caches
                 to_print.append(printer.reports[-1].handed_over_at - tapped)
                 if draws.first_printing_after is not None:
@@ -232,7 +239,7 @@ async def idle_cpu(url: str, token: str, client_id: str, seconds: float, size: s
 
 
 async def run(taps: int, idle_seconds: float, log=print) -> dict[str, Any]:
-    results: dict[str, Any] = {"started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    results: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(timespec="seconds"),
                                "machine": machine(), "taps": taps, "idle_fps": kiosk_app.IDLE_FPS,
                                "busy_fps": kiosk_app.BUSY_FPS}
     with tempfile.TemporaryDirectory(prefix="qms-bench-kiosk-") as tmp:

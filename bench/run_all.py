@@ -13,7 +13,7 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +46,7 @@ def fsync_latency(samples: int = 200) -> dict[str, float]:
 
 async def run(config: dict[str, Any], log=progress) -> dict[str, Any]:
     raise_open_file_limit(config["connections"] + 2048)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     results: dict[str, Any] = {
         "started_at": started.isoformat(timespec="seconds"),
         "machine": machine(),
@@ -63,7 +63,7 @@ async def run(config: dict[str, Any], log=progress) -> dict[str, Any]:
     meter = LoadMeter()
     results["idle_memory"] = await idle_memory.measure(config["connections"], log=log)
     load["idle_memory"] = meter.stop()
-    results["seconds_taken"] = (datetime.now(timezone.utc) - started).total_seconds()
+    results["seconds_taken"] = (datetime.now(UTC) - started).total_seconds()
     return results
 
 

@@ -26,12 +26,18 @@ import secrets
 import sqlite3
 import tempfile
 import time
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.harness import (
-    http_get, kiosk_token, percentiles, progress, registered_client, running_hub, send,
+    http_get,
+    kiosk_token,
+    percentiles,
+    progress,
+    registered_client,
+    running_hub,
+    send,
 )
 from hub import store as db
 from hub.queue_state import Ticket
@@ -121,7 +127,7 @@ def measure_sqlite_baseline(seconds: float) -> dict[str, Any]:
             start = time.monotonic()
             deadline = start + seconds
             while time.monotonic() < deadline:
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 counter_id = COUNTERS[written % len(COUNTERS)]
                 ticket = Ticket(
                     ticket_id=written + 1, service_day=today, counter_id=counter_id, number=written + 1,

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import contextlib
 import json
 import os
 import re
@@ -220,10 +221,8 @@ def run(args: argparse.Namespace) -> None:
     finally:
         goodbye = Frame(Opcode.CLOSE, Close(1000, "bench done").serialize()).serialize(mask=True)
         for tv in tvs:
-            try:
+            with contextlib.suppress(OSError):
                 tv.sock.send(goodbye)
-            except OSError:
-                pass
             tv.sock.close()
 
 

@@ -70,7 +70,7 @@ async def measure_idle(seconds: float, log=print) -> dict[str, Any]:
             env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILE=os.devnull,
                        XDG_CACHE_HOME=str(Path(tmp) / "cache"), PYGAME_HIDE_SUPPORT_PROMPT="1")
             env.pop("QMS_TOKEN", None)
-            with open(Path(tmp) / "tv.log", "wb") as tv_log:
+            with open(Path(tmp) / "tv.log", "wb") as tv_log:  # noqa: ASYNC230 - local, once before the TV starts
                 process = await asyncio.create_subprocess_exec(
                     *_tv_command(), "--config", os.devnull, "--hub", hub.url, "--token-file", str(token_file),
                     "--voice", "none", "--windowed", "--size", f"{TV_SIZE[0]}x{TV_SIZE[1]}",
@@ -98,7 +98,7 @@ async def measure_idle(seconds: float, log=print) -> dict[str, Any]:
                     process.terminate()
                     try:
                         await asyncio.wait_for(process.wait(), 10)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         process.kill()
                         await process.wait()
             results["exit_code"] = process.returncode
@@ -133,17 +133,18 @@ def measure_frames(frames: int) -> dict[str, Any]:
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     import pygame
 
+    from display.fonts import find_fonts
+    from display.text_cache import TextCache
     from protocol import messages as m
     from protocol.client import apply_message
     from tv_node.app import DisplayScreen
-    from tv_node.fonts import find_fonts
-    from tv_node.render import FontBook, TvRenderer
+    from tv_node.render import TvRenderer
     from tv_node.sample import SAMPLE_NOW, sample_state
     from tv_node.view import build_view
 
     screen = DisplayScreen(TV_SIZE, fullscreen=False)
     try:
-        renderer = TvRenderer(screen.surface, FontBook(find_fonts()))
+        renderer = TvRenderer(screen.surface, TextCache(find_fonts()))
         idle = sample_state(calls_ago=(40.0,))
 
         def frame(state, at: float, *, full: bool = False) -> int:
@@ -170,7 +171,7 @@ def measure_frames(frames: int) -> dict[str, Any]:
         frame(idle, 0.0)
         full = timed("full", lambda i: None, lambda i: frame(idle, 0.0, full=True))
         # The same with every text drawn afresh (the first frame, or after the screen size changed).
-        full_cold = timed("full_cold", lambda i: renderer.fonts._texts.clear(),
+        full_cold = timed("full_cold", lambda i: renderer.fonts.clear(),
                           lambda i: frame(idle, 0.0, full=True))
         # The clock's second: each frame a new second (its text is drawn for the first time).
         clock = timed("clock_tick", lambda i: None, lambda i: frame(idle, 1.0 + i))
@@ -205,10 +206,11 @@ def measure_frames(frames: int) -> dict[str, Any]:
         return {"median_ms": 1000 * statistics.median(ordered),
                 "p95_ms": 1000 * ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]}
 
-    results = {"size": list(TV_SIZE), "frames": frames, "full": summary(full), "full_cold": summary(full_cold),
-               "clock_tick": summary(clock),
-               "call_arrives": summary(call), "unchanged": summary(unchanged),
-               "rects_per_frame": {case: sorted(counts) for case, counts in regions.items()}}
+    results: dict[str, Any] = {
+        "size": list(TV_SIZE), "frames": frames, "full": summary(full), "full_cold": summary(full_cold),
+        "clock_tick": summary(clock),
+        "call_arrives": summary(call), "unchanged": summary(unchanged),
+        "rects_per_frame": {case: sorted(counts) for case, counts in regions.items()}}
     results["ratio_full_to_clock_tick"] = results["full"]["median_ms"] / results["clock_tick"]["median_ms"]
     results["ratio_full_to_call"] = results["full"]["median_ms"] / results["call_arrives"]["median_ms"]
     return results

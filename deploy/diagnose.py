@@ -27,7 +27,7 @@ import sys
 import tomllib
 import urllib.error
 import urllib.request
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -252,11 +252,11 @@ def check_token(device: Device, node: dict, report: Report) -> None:
     try:
         payload = token.split(".")[1]
         claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-        expires = datetime.fromtimestamp(int(claims["exp"]), timezone.utc)
+        expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
     except (IndexError, ValueError, KeyError, TypeError):
         report.fail(f"{token_file} does not hold a token")
         return
-    days = (expires - datetime.now(timezone.utc)).days
+    days = (expires - datetime.now(UTC)).days
     text = f"for {claims.get('role', '?')} {claims.get('client_id', '?')}, expires {expires:%Y-%m-%d} ({days} days)"
     if days < 0:
         report.fail("expired: " + text)
@@ -268,13 +268,14 @@ def check_token(device: Device, node: dict, report: Report) -> None:
         report.fail(f"the token is for {claims.get('client_id')!r} but node.toml says {node['client_id']!r}")
 
 
-def usb_devices() -> list[dict[str, str]]:
+def usb_devices() -> list[dict[str, str | bool]]:
+    """Each USB device's sysfs names ("" where unreadable), and "printer": whether it has a printer interface."""
     found = []
     for dev in sorted(Path("/sys/bus/usb/devices").glob("*")):
         vendor = dev / "idVendor"
         if not vendor.exists():
             continue
-        info = {"path": dev.name}
+        info: dict[str, str | bool] = {"path": dev.name}
         for name in ("idVendor", "idProduct", "manufacturer", "product", "busnum", "devnum"):
             try:
                 info[name] = (dev / name).read_text().strip()

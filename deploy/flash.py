@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import ipaddress
 import json
 import lzma
@@ -80,10 +81,20 @@ class FlashError(Exception):
 # --- the disk image -------------------------------------------------------------------------------
 
 
+def _open_image(image: Path) -> io.BufferedIOBase:
+    """The image's bytes, decompressed on the fly from an .img.xz."""
+    return lzma.open(image, "rb") if image.suffix == ".xz" else open(image, "rb")
+
+
 def boot_partition_offset(image: Path) -> int:
-    """Byte offset of the first FAT partition, from the image's MBR partition table."""
-    with open(image, "rb") as f:
-        mbr = f.read(SECTOR_BYTES)
+    """Byte offset of the first FAT partition, from the image's MBR partition table (.img or .img.xz)."""
+    try:
+        with _open_image(image) as f:
+            mbr = f.read(SECTOR_BYTES)
+    except (lzma.LZMAError, EOFError) as exc:
+        raise FlashError(f"{image}: not a readable .xz file ({exc})") from None
+    except OSError as exc:
+        raise FlashError(f"{image}: cannot read it: {exc.strerror or exc}") from None
     if len(mbr) < SECTOR_BYTES or mbr[510:512] != b"\x55\xaa":
         raise FlashError(f"{image}: no MBR partition table (is it a Raspberry Pi OS .img, decompressed?)")
     for index in range(4):
@@ -98,27 +109,50 @@ def boot_partition_offset(image: Path) -> int:
     raise FlashError(f"{image}: no FAT partition in the partition table")
 
 
+def check_image(image: Path) -> None:
+    """Refuse a bad base image before anything is copied from it, naming it.
+
+    A decompressed .img is checked whole (partition table, boot partition, cmdline.txt); of an
+    .img.xz only the partition table is, as the rest needs decompressing: its copy is checked
+    next, and removed if it fails.
+    """
+    if not image.is_file():
+        raise FlashError(f"{image}: no such image")
+    offset = boot_partition_offset(image)
+    if image.suffix != ".xz":
+        check_boot_partition(FatImage(image, offset), image)
+
+
+def check_boot_partition(fat: FatImage, source: Path) -> None:
+    if not fat.exists("/cmdline.txt"):
+        raise FlashError(f"{source}: the boot partition has no cmdline.txt (not a Raspberry Pi OS image?)")
+
+
 def copy_image(source: Path, target: Path) -> None:
     """Copy (or decompress an .xz) leaving runs of zeros as holes: a 2.7 GB image with 2 GB of zeros."""
-    opener = lzma.open if source.suffix == ".xz" else open
     chunk_bytes = 1 << 20
-    with opener(source, "rb") as src, open(target, "wb") as dst:
-        while chunk := src.read(chunk_bytes):
-            if chunk.count(0) == len(chunk):
-                dst.seek(len(chunk), os.SEEK_CUR)
-            else:
-                dst.write(chunk)
-        dst.truncate()
+    try:
+        with _open_image(source) as src, open(target, "wb") as dst:
+            while chunk := src.read(chunk_bytes):
+                if chunk.count(0) == len(chunk):
+                    dst.seek(len(chunk), os.SEEK_CUR)
+                else:
+                    dst.write(chunk)
+            dst.truncate()
+    except (lzma.LZMAError, EOFError) as exc:
+        raise FlashError(f"{source}: the .xz file is damaged ({exc})") from None
+    except OSError as exc:
+        raise FlashError(f"cannot copy {source} to {target}: {exc.strerror or exc}") from None
 
 
 class FatImage:
     """The boot partition of an image file, through mtools."""
 
-    def __init__(self, image: Path):
+    def __init__(self, image: Path, offset: int | None = None):
         for tool in ("mcopy", "mtype", "mdir", "mdeltree", "mmd"):
             if shutil.which(tool) is None:
                 raise FlashError(f"{tool} is missing: install the Debian package mtools")
-        self.spec = f"{image}@@{boot_partition_offset(image)}"
+        self.spec = f"{image}@@{boot_partition_offset(image) if offset is None else offset}"
         # No ~/.mtoolsrc surprises; no refusal of a partition whose geometry looks odd.
         self.env = {**os.environ, "MTOOLSRC": "/dev/null", "MTOOLS_SKIP_CHECK": "1"}
 
@@ -440,19 +474,36 @@ def stage(site: Site, device: Device, into: Path) -> Path:
     return into
 
 
-def write_device(image: Path, site: Site, device: Device) -> None:
-    fat = FatImage(image)
-    if not fat.exists("/cmdline.txt"):
-        raise FlashError(f"{image}: the boot partition has no cmdline.txt (not a Raspberry Pi OS image?)")
+def write_device(source: Path, target: Path, site: Site, device: Device) -> None:
+    """Make the device's image: ``source`` copied to ``target`` (unless they are one, --in-place), then its boot
+    partition written.
+
+    The device's files are made first, so a refused setting copies nothing; a copy that
+    fails half way, or turns out not to be a Raspberry Pi OS image, is removed.
+    """
     with tempfile.TemporaryDirectory(prefix="qms-flash-") as tmp:
-        staged = stage(site, device, Path(tmp))
-        # Whatever an earlier device left in this image goes first (--in-place).
-        fat.remove_tree("/qms")
-        fat.put(staged / "qms", "/")
-        fat.put(staged / "firstrun.sh", "/firstrun.sh")
-        cmdline = Path(tmp) / "cmdline.txt"
-        cmdline.write_text(with_firstrun(fat.read("/cmdline.txt").decode("utf-8")), encoding="utf-8")
-        fat.put(cmdline, "/cmdline.txt")
+        staged = stage(site, device, Path(tmp) / "boot")
+        if target == source:
+            write_boot_partition(target, source, staged, Path(tmp))
+            return
+        try:
+            copy_image(source, target)
+            write_boot_partition(target, source, staged, Path(tmp))
+        except BaseException:
+            target.unlink(missing_ok=True)
+            raise
+
+
+def write_boot_partition(image: Path, source: Path, staged: Path, tmp: Path) -> None:
+    fat = FatImage(image)
+    check_boot_partition(fat, source)
+    # Whatever an earlier device left in this image goes first (--in-place).
+    fat.remove_tree("/qms")
+    fat.put(staged / "qms", "/")
+    fat.put(staged / "firstrun.sh", "/firstrun.sh")
+    cmdline = tmp / "cmdline.txt"
+    cmdline.write_text(with_firstrun(fat.read("/cmdline.txt").decode("utf-8")), encoding="utf-8")
+    fat.put(cmdline, "/cmdline.txt")
 
 
 # --- command line -------------------------------------------------------------------------------------
@@ -524,8 +575,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(args: argparse.Namespace) -> int:
     image = Path(args.image)
-    if not image.is_file():
-        raise FlashError(f"{image}: no such image")
+    check_image(image)
     site_folder = Path(args.site)
     if not (site_folder / "ca" / "site-ca.crt").exists():
         raise FlashError(f"{site_folder} has no site CA: run deploy/site_ca.sh init {site_folder} once per site")
@@ -577,13 +627,11 @@ def _main(args: argparse.Namespace) -> int:
         targets = [Path(args.out)]
     else:
         raise FlashError("say where to write: --out FILE (one device), --out-dir DIR (a fleet) or --in-place")
-    for device, target in zip(devices, targets):
+    for device, target in zip(devices, targets, strict=True):
         print(f"{device.hostname} ({device.role}) -> {target}")
-        if target != image:
-            if target.resolve() == image.resolve():
-                raise FlashError("--out is the source image: use --in-place for that")
-            copy_image(image, target)
-        write_device(target, site, device)
+        if target != image and target.resolve() == image.resolve():
+            raise FlashError("--out is the source image: use --in-place for that")
+        write_device(image, target, site, device)
         if device.role != "hub":
             print(f"  hub {site.hub_url(device.hub_hosts()[0])}, client id {device.client_id}")
     print("Write each image to its SD card (Raspberry Pi Imager: 'Use custom', and NO OS customisation;"

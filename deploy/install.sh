@@ -29,7 +29,8 @@ usage() {
 usage: install.sh --role hub|kiosk|tv [options]
 
   --root DIR            install into DIR (a staging folder) instead of /; Debian packages are
-                        only listed and no service is started
+                        only listed and no service is started. DIR is the device's root file
+                        system: it needs at least the device's etc/passwd and etc/group
   --wheelhouse DIR      wheels from 'make wheelhouse': the venv is built from them, offline
   --debs DIR            install Debian packages from these .deb files instead of the network
 
@@ -110,6 +111,13 @@ case "$ROLE" in
 esac
 [ -d "$ROOT" ] || die "--root $ROOT is not a folder"
 ROOT=$(cd "$ROOT" && pwd)
+if ! on_live_system; then
+    # The users and groups are added to the target's own files, and every owner is looked up there.
+    for file in /etc/passwd /etc/group; do
+        [ -f "$(in_root "$file")" ] || die "--root $ROOT has no ${file#/}: a staging root is the device's root" \
+            "file system (e.g. a copy of the image's root partition), with at least its etc/passwd and etc/group"
+    done
+fi
 if on_live_system && [ "$(id -u)" != 0 ]; then
     die "run as root (sudo), or give --root DIR for a staging install"
 fi

@@ -21,10 +21,11 @@ import stat
 import tempfile
 import time
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import jwt
 
@@ -259,7 +260,7 @@ class TokenAuthority:
         if not_before is not None and not_before > now + self._leeway:
             raise TokenError("token not yet valid")
         try:
-            return datetime.fromtimestamp(expires, tz=timezone.utc)
+            return datetime.fromtimestamp(expires, tz=UTC)
         except (OverflowError, OSError, ValueError):
             raise TokenError("bad claim: exp (out of range)") from None
 

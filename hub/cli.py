@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import getpass
 import os
 import signal
 import ssl
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from hub.site_config import SiteConfig, SiteConfigError, load_site_config, sample_site
@@ -80,6 +81,16 @@ def main(argv: list[str] | None = None) -> int:
     return 2
 
 
+class PortInUse(Exception):
+    """``serve``'s port is taken: which one, and how to choose another."""
+
+    def __init__(self, host: str, port: int):
+        super().__init__(
+            f"port {port} is already in use on {host} (another qms-hub, or a make run still running?): "
+            f"stop that program, or serve on another port: qms-hub serve --port {port + 1}, "
+            f"or make run PORT={port + 1}")
+
+
 def _serve(args: argparse.Namespace) -> int:
     from hub import event_log
     from hub.server import Hub, HubOptions
@@ -96,20 +107,30 @@ def _serve(args: argparse.Namespace) -> int:
         context.load_cert_chain(cert, key)
     options = HubOptions(host=args.host, port=args.port, ssl_context=context)
     hub = Hub(site, args.data_dir, options=options)
+    data_dir = Path(args.data_dir).resolve()
 
     async def run() -> None:
-        await hub.start()
+        try:
+            await hub.start()
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise PortInUse(args.host, args.port) from None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, stop.set)
         scheme = "wss" if context else "ws"
         print(f"qms-hub: serving {site.site_name} on {scheme}://{args.host}:{hub.port}/ws "
-              f"(data in {Path(args.data_dir).resolve()})", flush=True)
+              f"(data in {data_dir})", flush=True)
         await stop.wait()
         await hub.stop()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    except PortInUse as exc:
+        print(f"qms-hub: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
@@ -154,7 +175,7 @@ def _user_add(args: argparse.Namespace) -> int:
     try:
         user_id = store.run_sync(
             lambda conn: db.add_user(conn, username, hash_password(password), args.role, args.counter_id, full_name,
-                                     datetime.now(timezone.utc))
+                                     datetime.now(UTC))
         )
     except sqlite3.IntegrityError:
         raise ValueError(f"a user named {username!r} exists already") from None

@@ -24,7 +24,7 @@ from datetime import datetime
 from functools import cache
 from http import HTTPStatus
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import urlsplit
 
 from websockets.asyncio.server import ServerConnection
@@ -34,10 +34,8 @@ from websockets.http11 import Request, Response
 from hub.auth import TokenError
 from hub.permissions import PEOPLE_WHO_RUN_THE_HALL
 from hub.queue_state import Ticket
+from hub.readout import HubReadout
 from protocol.messages import utc_timestamp
-
-if TYPE_CHECKING:
-    from hub.server import Hub
 
 CONSOLE_DIR = Path(__file__).with_name("console")
 
@@ -119,7 +117,7 @@ def _load(name: str) -> _File | None:
     return _File(body, CONTENT_TYPES[suffix], '"' + hashlib.sha256(body).hexdigest()[:20] + '"')
 
 
-def respond(hub: Hub, connection: ServerConnection, request: Request) -> Response | None:
+def respond(hub: HubReadout, connection: ServerConnection, request: Request) -> Response | None:
     """The answer to a plain HTTP request, or None for paths this module does not serve."""
     if request.method != "GET":
         response = _response(HTTPStatus.METHOD_NOT_ALLOWED, b"Only GET is served\n", "text/plain; charset=utf-8")
@@ -158,13 +156,13 @@ def respond(hub: Hub, connection: ServerConnection, request: Request) -> Respons
 # --- the citizen's ticket --------------------------------------------------------
 
 
-def _ticket(hub: Hub, code: str) -> Ticket | None:
+def _ticket(hub: HubReadout, code: str) -> Ticket | None:
     if hub.queue is None or not _TICKET_CODE.match(code):
         return None
     return hub.queue.ticket_by_code(code)
 
 
-def public_ticket_status(hub: Hub, ticket: Ticket) -> dict[str, Any]:
+def public_ticket_status(hub: HubReadout, ticket: Ticket) -> dict[str, Any]:
     """What the holder of a ticket may see about it, and nothing about anyone else."""
     assert hub.queue is not None
     runtime = hub.queue.counters[ticket.counter_id]
@@ -191,7 +189,7 @@ def public_ticket_status(hub: Hub, ticket: Ticket) -> dict[str, Any]:
 # --- today's tickets, for admins and leaders ----------------------------------------
 
 
-def _refuse_unless_hall_staff(hub: Hub, request: Request) -> Response | None:
+def _refuse_unless_hall_staff(hub: HubReadout, request: Request) -> Response | None:
     header = request.headers.get("Authorization", "")
     if not header.lower().startswith("bearer "):
         return _unauthorized("Cần đăng nhập (send Authorization: Bearer <token>)")
@@ -200,8 +198,8 @@ def _refuse_unless_hall_staff(hub: Hub, request: Request) -> Response | None:
     except TokenError as exc:
         return _unauthorized(f"Phiên đăng nhập không hợp lệ hoặc đã hết hạn ({exc})")
     if identity.role not in PEOPLE_WHO_RUN_THE_HALL:
-        return _json(HTTPStatus.FORBIDDEN, {"error": "forbidden",
-                                            "message": "Chỉ quản trị viên hoặc lãnh đạo được xem (admins and leaders only)"})
+        return _json(HTTPStatus.FORBIDDEN, {
+            "error": "forbidden", "message": "Chỉ quản trị viên hoặc lãnh đạo được xem (admins and leaders only)"})
     return None
 
 
@@ -211,13 +209,13 @@ def _unauthorized(message: str) -> Response:
     return response
 
 
-def _today(hub: Hub) -> list[Ticket]:
+def _today(hub: HubReadout) -> list[Ticket]:
     if hub.queue is None:
         return []
     return sorted(hub.queue.tickets_by_number.values(), key=lambda t: t.ticket_id)
 
 
-def tickets_today(hub: Hub) -> dict[str, Any]:
+def tickets_today(hub: HubReadout) -> dict[str, Any]:
     """The service day's tickets as the admin page lists them (the citizens' codes left out)."""
     site = hub.site
     rows = []
@@ -250,7 +248,7 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
-def tickets_csv(hub: Hub) -> bytes:
+def tickets_csv(hub: HubReadout) -> bytes:
     """Today's tickets as CSV, UTF-8 with a BOM so Excel reads the Vietnamese right."""
     tz = hub.site.tz
 
@@ -271,7 +269,7 @@ def tickets_csv(hub: Hub) -> bytes:
     return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
 
 
-def _csv_response(hub: Hub) -> Response:
+def _csv_response(hub: HubReadout) -> Response:
     day = hub.queue.service_day.isoformat() if hub.queue else "today"
     response = _response(HTTPStatus.OK, tickets_csv(hub), "text/csv; charset=utf-8", cache_control="no-store")
     response.headers["Content-Disposition"] = f'attachment; filename="ve-{day}.csv"'

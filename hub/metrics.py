@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING, Iterator
+from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
-if TYPE_CHECKING:
-    from hub.server import Hub
+from hub.readout import HubReadout
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 
@@ -18,7 +17,7 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 class HubMetrics:
     """Plain counters the hub bumps on its hot path (no locks: the event loop is one thread)."""
 
-    def __init__(self, hub: "Hub"):
+    def __init__(self, hub: HubReadout):
         self._hub = hub
         self.connections_total = 0
         self.frames_in = 0
@@ -42,10 +41,10 @@ class HubMetrics:
     def collect(self) -> Iterator[Metric]:
         hub = self._hub
         clients = GaugeMetricFamily("qms_connected_clients", "Registered clients by type", labels=["client_type"])
-        for client_type, members in hub.audience.items():
+        for client_type, members in hub.clients.audience.items():
             clients.add_metric([client_type], len(members))
         yield clients
-        yield GaugeMetricFamily("qms_connections", "Open WebSocket connections", value=len(hub.sessions))
+        yield GaugeMetricFamily("qms_connections", "Open WebSocket connections", value=len(hub.clients.sessions))
         yield CounterMetricFamily("qms_connections", "WebSocket connections accepted", value=self.connections_total)
         yield CounterMetricFamily("qms_frames_received", "Frames received", value=self.frames_in)
         yield CounterMetricFamily("qms_frames_sent", "Frames sent (one per recipient)", value=self.frames_out)

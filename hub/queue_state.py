@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from statistics import fmean
-from typing import Iterable
 
 from hub.site_config import CounterConfig, SiteConfig
 
@@ -213,7 +213,8 @@ class HallQueue:
 
     # --- tickets ---------------------------------------------------------------
 
-    def resolve_counter(self, counter_id: int | None, procedure_id: int | None) -> tuple[CounterRuntime, int | None, str]:
+    def resolve_counter(self, counter_id: int | None,
+                        procedure_id: int | None) -> tuple[CounterRuntime, int | None, str]:
         """The counter, procedure id and procedure name a ticket request names."""
         if procedure_id is not None:
             procedure = self.site.procedure(procedure_id)
@@ -244,7 +245,8 @@ class HallQueue:
             return TicketIssued(ticket, False, ahead, self.estimate_wait_minutes(ticket.counter_id, ahead))
         runtime, proc_id, proc_name = self.resolve_counter(counter_id, procedure_id)
         if runtime.status != "active":
-            raise QueueError("COUNTER_PAUSED", f"Quầy {runtime.config.name} đang tạm dừng (counter is {runtime.status})")
+            raise QueueError("COUNTER_PAUSED",
+                             f"Quầy {runtime.config.name} đang tạm dừng (counter is {runtime.status})")
         ticket = Ticket(
             ticket_id=self.next_ticket_id,
             service_day=self.service_day,
@@ -268,7 +270,8 @@ class HallQueue:
     def call(self, now: datetime, counter_id: int, ticket_number: int | None, called_by: str) -> TicketCalled:
         runtime = self.counter(counter_id)
         if runtime.status != "active":
-            raise QueueError("COUNTER_PAUSED", f"Quầy {runtime.config.name} đang tạm dừng (counter is {runtime.status})")
+            raise QueueError("COUNTER_PAUSED",
+                             f"Quầy {runtime.config.name} đang tạm dừng (counter is {runtime.status})")
         if ticket_number is None:
             if not runtime.waiting:
                 raise QueueError("QUEUE_EMPTY", f"Quầy {runtime.config.name} không còn ai chờ (queue is empty)")

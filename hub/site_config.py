@@ -28,6 +28,8 @@ from importlib import resources
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
 
+from protocol.messages import DEFAULT_ANNOUNCEMENT_TEMPLATE
+
 __all__ = [
     "AlertThresholds",
     "CounterConfig",
@@ -78,7 +80,7 @@ class RateLimit:
 class SiteConfig:
     site_name: str
     timezone: str = "Asia/Ho_Chi_Minh"
-    announcement_template: str = "Mời khách hàng số {number} đến quầy {counter_name}"
+    announcement_template: str = DEFAULT_ANNOUNCEMENT_TEMPLATE
     display_duration: int = 10
     default_service_minutes: float = 5.0
     next_numbers_count: int = 3

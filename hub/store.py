@@ -10,15 +10,17 @@ awaitable completes only after the commit that holds it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import queue
 import sqlite3
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import Any, TypeVar
 
 from hub.queue_state import Ticket
 
@@ -297,7 +299,8 @@ def next_ticket_id(conn: sqlite3.Connection) -> int:
 def expire_old_tickets(conn: sqlite3.Connection, before_day: date, at: datetime) -> int:
     """Tickets of earlier days still open when the hub was down over midnight."""
     cursor = conn.execute(
-        "UPDATE tickets SET status = 'expired', closed_at = ? WHERE service_day < ? AND status IN ('waiting', 'called')",
+        "UPDATE tickets SET status = 'expired', closed_at = ? "
+        "WHERE service_day < ? AND status IN ('waiting', 'called')",
         (_iso(at), before_day.isoformat()),
     )
     return cursor.rowcount
@@ -335,7 +338,8 @@ def add_user(
     at: datetime,
 ) -> int:
     cursor = conn.execute(
-        "INSERT INTO users (username, password_hash, role, counter_id, full_name, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        "INSERT INTO users (username, password_hash, role, counter_id, full_name, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
         (username, password_hash, role, counter_id, full_name, _iso(at)),
     )
     return int(cursor.lastrowid)  # type: ignore[arg-type]
@@ -347,7 +351,8 @@ def add_user(
 class _Job:
     __slots__ = ("fn", "future", "loop")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any], future: asyncio.Future, loop: asyncio.AbstractEventLoop):
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], future: asyncio.Future[Any],
+                 loop: asyncio.AbstractEventLoop):
         self.fn, self.future, self.loop = fn, future, loop
 
 
@@ -391,7 +396,7 @@ class Store:
         self._thread = threading.Thread(target=self._writer, name="qms-store-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> "asyncio.Future[T]":
+    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         """Queue ``fn(conn)`` for the writer thread; the future completes once it is committed durably.
 
         Futures complete in the order their jobs were submitted, so awaiters
@@ -464,11 +469,9 @@ class Store:
         except Exception as exc:  # noqa: BLE001 - the whole transaction failed
             log.error("store commit failed: %s", exc, exc_info=exc)
             self.healthy = False
-            try:
+            with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
-            except sqlite3.Error:
-                pass
-            error = StoreError(f"database commit failed: {exc}")
-            outcomes = [(None, error) for _ in batch]
-        for job, (result, error) in zip(batch, outcomes):
+            failed = StoreError(f"database commit failed: {exc}")
+            outcomes = [(None, failed) for _ in batch]
+        for job, (result, error) in zip(batch, outcomes, strict=True):
             job.loop.call_soon_threadsafe(_settle, job.future, result, error)

@@ -13,23 +13,22 @@ is answered within one frame and an idle kiosk uses almost no CPU. Tests call
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Callable, Union
 
 import pygame
 
 from appliance import sd_notify
 from appliance.node_config import GpioConfig
-from protocol import messages as m
-from protocol.client import HubClientConfig, HubEvent, HubState, NotConnected, ThreadedHubClient
+from display.fonts import FontFiles
 from kiosk_node import i18n
-from kiosk_node.fonts import FontFiles
 from kiosk_node.gpio import ButtonPressed, GpioEvent, GpioPanel, GpioUnavailable, PaperLow, gpio_configured
 from kiosk_node.model import (
     CheckPrinter,
@@ -43,6 +42,8 @@ from kiosk_node.model import (
 from kiosk_node.printer import Printer, PrinterFault, PrintReport, open_printer
 from kiosk_node.ticket import TicketContext, local_time, render_ticket, sample_ticket
 from kiosk_node.ui import Button, KioskUI, ProcedureAction
+from protocol import messages as m
+from protocol.client import HubClientConfig, HubEvent, HubState, NotConnected, ThreadedHubClient
 
 log = logging.getLogger("qms.kiosk")
 
@@ -75,7 +76,7 @@ class PrinterChecked:
     paper_low: bool = False
 
 
-PrintResult = Union[PrintDone, PrintFailed, PrinterChecked]
+PrintResult = PrintDone | PrintFailed | PrinterChecked
 
 
 class PrintWorker:
@@ -112,7 +113,7 @@ class PrintWorker:
                 # Loads fonts, the QR encoder and python-escpos now, not on the first citizen's ticket.
                 from kiosk_node.printer import escpos_bytes
 
-                escpos_bytes(render_ticket(sample_ticket(datetime.now(timezone.utc)), warm_up), warm_up.width)
+                escpos_bytes(render_ticket(sample_ticket(datetime.now(UTC)), warm_up), warm_up.width)
             except Exception:  # noqa: BLE001 - a warm-up problem shows up again, properly, on the first ticket
                 log.debug("warm-up failed", exc_info=True)
         while True:
@@ -288,9 +289,8 @@ class KioskApp:
         return not self._quit
 
     def _on_pygame(self, event: pygame.event.Event, now: float) -> list[Effect]:
-        if event.type == pygame.QUIT:
-            self._quit = True
-        elif event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE and not self.settings.fullscreen:
+        escape = event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE and not self.settings.fullscreen
+        if event.type == pygame.QUIT or escape:
             self._quit = True
         elif event.type in (pygame.WINDOWEXPOSED, pygame.VIDEOEXPOSE):
             self.ui.invalidate()
@@ -343,10 +343,8 @@ class KioskApp:
     # --- other threads hand over here -------------------------------------------------------------------
 
     def _wake(self) -> None:
-        try:
+        with contextlib.suppress(pygame.error):  # the display is closing: nobody to wake
             pygame.event.post(pygame.event.Event(WAKE_EVENT))
-        except pygame.error:
-            pass  # the display is closing: nobody to wake
 
     def _gpio_event(self, event: GpioEvent) -> None:
         """Called on gpiozero's thread."""
@@ -448,6 +446,6 @@ class KioskApp:
         key = (int(now // 60), state.timezone)
         if key != self._clock_key:
             self._clock_key = key
-            local = local_time(datetime.fromtimestamp(now, timezone.utc), state.timezone)
+            local = local_time(datetime.fromtimestamp(now, UTC), state.timezone)
             self._clock_text = local.strftime("%H:%M · %d/%m/%Y")
         return self._clock_text

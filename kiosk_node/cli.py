@@ -7,6 +7,8 @@
 Settings come from the node's settings file (``appliance.node_config``); the
 options override them. Under systemd the unit sets ``SDL_VIDEODRIVER=kmsdrm``;
 on a desktop ``--windowed`` opens a window (1024x600 unless ``--size``).
+Without a screen (``SDL_VIDEODRIVER=dummy`` or ``offscreen``) a size given with
+``--size`` or in the settings file is the picture's size, full screen or not.
 """
 
 from __future__ import annotations
@@ -19,12 +21,21 @@ import os
 import signal
 import sys
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from appliance.node_config import NodeConfig, NodeConfigError, load_node_config
 
 log = logging.getLogger("qms.kiosk")
+
+# SDL video drivers with no screen behind them: full screen there takes the driver's one mode
+# (1024x768 for dummy) instead of the size asked for.
+SCREENLESS_VIDEO_DRIVERS = ("dummy", "offscreen")
+
+
+def screenless() -> bool:
+    """Whether SDL draws to no screen (tests, screenshots), going by ``SDL_VIDEODRIVER``."""
+    return os.environ.get("SDL_VIDEODRIVER", "").strip().lower() in SCREENLESS_VIDEO_DRIVERS
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -88,6 +99,9 @@ def _config(args: argparse.Namespace) -> NodeConfig:
         display = replace(display, fullscreen=False)
     if args.size:
         display = replace(display, width=args.size[0], height=args.size[1])
+    if display.fullscreen and display.width and display.height and screenless():
+        # Without a screen, a window of the size asked for is the same picture at the right size.
+        display = replace(display, fullscreen=False)
     if args.rotation is not None:
         display = replace(display, rotation=args.rotation)
     if args.screenshot:
@@ -97,8 +111,8 @@ def _config(args: argparse.Namespace) -> NodeConfig:
 
 def settings_from_config(config: NodeConfig):
     """The app's settings: the token read, the client id settled, the fonts found and checked."""
+    from display.fonts import configured_fonts as checked_fonts
     from kiosk_node.app import KioskSettings
-    from kiosk_node.fonts import checked_fonts
     from kiosk_node.printer import parse_printer_url
     from protocol.client import HubClientConfig
 
@@ -128,7 +142,7 @@ def settings_from_config(config: NodeConfig):
 
 
 def print_test(config: NodeConfig) -> int:
-    from kiosk_node.fonts import checked_fonts
+    from display.fonts import configured_fonts as checked_fonts
     from kiosk_node.printer import PrinterFault, open_printer
     from kiosk_node.ticket import TicketContext, render_ticket, sample_ticket
 
@@ -138,7 +152,7 @@ def print_test(config: NodeConfig) -> int:
     context = TicketContext(site_name="Trung tâm Phục vụ hành chính công", width=kiosk.paper_width_dots,
                             fonts=checked_fonts(kiosk.font, kiosk.font_bold), public_url="https://example.gov.vn")
     # The Pi's clock may be wrong without the hub; a test ticket says so by being a test ticket.
-    image = render_ticket(sample_ticket(datetime.now(timezone.utc)), context, config.language, test_print=True)
+    image = render_ticket(sample_ticket(datetime.now(UTC)), context, config.language, test_print=True)
     try:
         paper_low = printer.check()
         report = printer.print_image(image, "print-test")
@@ -175,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
-    from kiosk_node.fonts import FontNotFound
+    from display.fonts import FontNotFound
     from kiosk_node.printer import PrinterUrlError
 
     try:

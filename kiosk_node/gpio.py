@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Callable, Union
+from typing import Any
 
 from appliance.node_config import GpioConfig
 
@@ -40,7 +41,7 @@ class PaperLow:
     low: bool
 
 
-GpioEvent = Union[ButtonPressed, PaperLow]
+GpioEvent = ButtonPressed | PaperLow
 
 
 class GpioUnavailable(Exception):
@@ -51,7 +52,7 @@ def gpio_configured(config: GpioConfig) -> bool:
     return bool(config.buttons or config.status_led or config.paper_low)
 
 
-def pin_factory(name: str):
+def pin_factory(name: str) -> Any:
     """gpiozero's pin factory ``name``: None for gpiozero's own choice (which honours GPIOZERO_PIN_FACTORY)."""
     if not name:
         return None

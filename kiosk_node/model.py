@@ -24,12 +24,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal, Union
-
-from protocol import messages as m
-from protocol.client import HubState
+from typing import Literal
 
 from kiosk_node.i18n import Language
+from protocol import messages as m
+from protocol.client import HubState
 
 Screen = Literal["home", "printing", "result", "print_failed", "refused", "unreachable"]
 LedMode = Literal["on", "slow_blink", "fast_blink"]
@@ -102,7 +101,7 @@ class ReportDevice:
     detail: str = ""
 
 
-Effect = Union[RequestTicket, PrintTicket, CheckPrinter, ReportDevice]
+Effect = RequestTicket | PrintTicket | CheckPrinter | ReportDevice
 
 
 # --- the view: everything the screen shows -------------------------------------------------------

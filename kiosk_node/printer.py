@@ -39,7 +39,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 from PIL import Image
@@ -184,7 +184,7 @@ def open_printer(url: str, *, paper_width_dots: int, profile: str = "", timeout:
 # --- python-escpos ----------------------------------------------------------------------------------------
 
 
-def escpos_profile(name: str, paper_width_dots: int):
+def escpos_profile(name: str, paper_width_dots: int) -> Any:
     """A python-escpos profile (``name`` or the generic one) whose paper is ``paper_width_dots`` wide."""
     from escpos.capabilities import BaseProfile, get_profile_class
 
@@ -198,7 +198,7 @@ def escpos_profile(name: str, paper_width_dots: int):
     return type(f"Qms{base.__name__}", (BaseProfile,), {"profile_data": data})()
 
 
-def ticket_bytes_to(device, image: Image.Image) -> None:
+def ticket_bytes_to(device: Any, image: Image.Image) -> None:
     """Send one ticket to an escpos printer object: initialise, the raster image, feed, cut."""
     device.hw("INIT")
     # GS v 0: the one image command nearly every ESC/POS printer understands.
@@ -242,7 +242,7 @@ class EscposPrinter:
 
     # --- connection ----------------------------------------------------------------------------
 
-    def _create(self):
+    def _create(self) -> Any:
         from escpos import printer as escpos
 
         spec = self.spec
@@ -267,7 +267,7 @@ class EscposPrinter:
         device.open()
         return device
 
-    def _connected(self):
+    def _connected(self) -> Any:
         if self._device is None:
             self._device = self._create()
         return self._device
@@ -282,12 +282,12 @@ class EscposPrinter:
 
     # --- status ------------------------------------------------------------------------------------
 
-    def _status(self, device, n: int) -> int | None:
+    def _status(self, device: Any, n: int) -> int | None:
         """One DLE EOT status byte, or None if the printer does not answer (then it is never asked again)."""
         try:
             device._raw(DLE_EOT + bytes((n,)))
             answer = device._read()
-        except (NotImplementedError, TimeoutError, socket.timeout):
+        except (NotImplementedError, TimeoutError):
             answer = b""
         except Exception as exc:  # noqa: BLE001 - e.g. pyusb's USBTimeoutError: no answer is not a fault
             if _is_timeout(exc):
@@ -300,7 +300,7 @@ class EscposPrinter:
             return None
         return answer[0]
 
-    def _ask(self, device) -> bool:
+    def _ask(self, device: Any) -> bool:
         """Raise the printer's fault if it reports one; whether its paper is running low."""
         if not self.ask_status:
             return False
@@ -389,7 +389,10 @@ class VirtualPrinter:
         escpos_profile(profile, paper_width_dots)  # an unknown profile name fails now, not at the first ticket
 
     def inject_fault(self, code: str | None) -> None:
-        """From now on every print and check fails with ``code`` (``paper_low``: prints, with a warning); None clears."""
+        """From now on every print and check fails with ``code``; None clears.
+
+        ``paper_low`` is a warning: prints go through, with it reported.
+        """
         if code is not None and code not in FAULT_CODES + WARNING_CODES:
             raise ValueError(f"unknown printer fault {code!r}")
         with self._lock:

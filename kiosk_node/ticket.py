@@ -6,24 +6,27 @@ name, the number in large type, the procedure and counter, the date and time
 of issue by the hub's clock in the hall's time zone, the people ahead and the
 estimated wait, a QR code of the ticket's status page when the site has a
 public address, and a footer. Sizes are given for 80 mm paper (576 dots) and
-scaled for narrower rolls.
+scaled for narrower rolls. Text is NFC-normalised and wrapped evenly
+(:mod:`display.wrap`) as on the screen, with Pillow as the ruler.
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import qrcode
 from PIL import Image, ImageDraw, ImageFont
 
-from kiosk_node.fonts import FontFiles
+from display.fit import largest_fitting
+from display.fonts import FontFiles
+from display.vietnamese import nfc
+from display.wrap import balanced_lines
 from kiosk_node.i18n import Language, text
 from kiosk_node.model import Ticket
-from kiosk_node.wrapping import balanced_lines
 
 DEFAULT_TIMEZONE = "Asia/Ho_Chi_Minh"
 # Sizes below are for this width; other papers scale them.
@@ -54,7 +57,7 @@ def local_time(moment: datetime, zone: str) -> datetime:
     except (ZoneInfoNotFoundError, ValueError):
         tz = ZoneInfo(DEFAULT_TIMEZONE)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(tz)
 
 
@@ -91,7 +94,7 @@ class _Pen:
         self.y = self.margin
 
     def font(self, size: float, bold: bool = False) -> ImageFont.FreeTypeFont:
-        return _font(self.fonts.bold if bold else self.fonts.regular, max(8, round(size * self.scale)))
+        return _font(self.fonts.face(bold), max(8, round(size * self.scale)))
 
     def space(self, points: float) -> None:
         self.y += round(points * self.scale)
@@ -103,7 +106,7 @@ class _Pen:
     def paragraph(self, words: str, size: float, bold: bool = False) -> None:
         font = self.font(size, bold)
         ascent, descent = font.getmetrics()
-        for line in self.wrap(words, font, self.width - 2 * self.margin):
+        for line in self.wrap(nfc(words), font, self.width - 2 * self.margin):
             self.draw.text((self.width // 2, self.y), line, font=font, fill=BLACK, anchor="ma")
             self.y += ascent + descent
 
@@ -121,12 +124,11 @@ class _Pen:
     def big_number(self, number: str) -> None:
         """The number as large as fits the paper, its ink box placed exactly at the pen."""
         room = self.width - 2 * self.margin
-        size = 250.0
+        size = largest_fitting(lambda size: self.draw.textlength(number, font=self.font(size, bold=True)) <= room,
+                               250.0, 40.0)
         font = self.font(size, bold=True)
-        while self.draw.textlength(number, font=font) > room and size > 40:
-            size *= 0.92
-            font = self.font(size, bold=True)
-        left, top, right, bottom = font.getbbox(number, anchor="ma")
+        # Whole dots (Pillow's types say float; a FreeType font's box is in whole pixels).
+        left, top, right, bottom = (int(edge) for edge in font.getbbox(number, anchor="ma"))
         self.draw.text((self.width // 2, self.y - top), number, font=font, fill=BLACK, anchor="ma")
         self.y += bottom - top
 
@@ -134,7 +136,7 @@ class _Pen:
         """White text on a black band: for what must not be missed (a test print)."""
         font = self.font(size, bold=True)
         ascent, descent = font.getmetrics()
-        lines = self.wrap(words, font, self.width - 4 * self.margin)
+        lines = self.wrap(nfc(words), font, self.width - 4 * self.margin)
         pad = round(8 * self.scale)
         height = len(lines) * (ascent + descent) + 2 * pad
         self.draw.rectangle((self.margin, self.y, self.width - self.margin - 1, self.y + height - 1), fill=BLACK)

@@ -4,10 +4,12 @@ Everything is laid out from the screen's size, so the official 7" 800x480
 touchscreen, 1024x600 panels and 1920x1080 monitors, landscape or portrait,
 all get large type: sizes are in units of ``min(width, height) / 480``. A
 rotated kiosk is drawn upright on a canvas of the rotated size and turned onto
-the screen; taps are turned back the same way (:class:`Rotation`).
+the screen; taps are turned back the same way (:class:`display.rotation.Rotation`).
 
 Drawing happens only when the view changes (the app compares views), and
-rendered text is cached, so an idle kiosk costs almost nothing.
+rendered text is cached (:class:`display.text_cache.TextCache`), so an idle
+kiosk costs almost nothing. Type sizes are fitted to their boxes and long
+names wrapped evenly by :mod:`display.fit` and :mod:`display.wrap`.
 """
 
 from __future__ import annotations
@@ -16,16 +18,15 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
 
 import pygame
 
+from display.fit import fit_lines, largest_fitting
+from display.fonts import FontFiles
+from display.rotation import Rotation
+from display.text_cache import Color, TextCache
 from kiosk_node import i18n
-from kiosk_node.fonts import FontFiles
 from kiosk_node.model import Tile, View
-from kiosk_node.wrapping import balanced_lines, greedy_lines
-
-Color = tuple[int, int, int]
 
 # High contrast: near-black on white, white on deep blue; every pair passes WCAG AAA (7:1) for body text.
 NAVY: Color = (10, 52, 110)
@@ -43,6 +44,8 @@ GREEN: Color = (20, 110, 55)
 COUNTER_COLORS: tuple[Color, ...] = (
     (0, 92, 160), (160, 32, 32), (16, 110, 60), (110, 60, 150), (176, 80, 0), (0, 110, 110), (120, 84, 40),
 )
+# Rendered texts kept: a long-running kiosk sees many numbers and clocks.
+TEXT_CACHE_SIZE = 2000
 
 
 @dataclass(frozen=True)
@@ -55,42 +58,7 @@ class Button:
     name: str  # "language", "next_page", "previous_page", "reprint", "done", "dismiss"
 
 
-Action = Union[ProcedureAction, Button]
-
-
-@dataclass(frozen=True)
-class Rotation:
-    """How the canvas is turned onto a physical screen of ``physical`` size: ``degrees`` clockwise."""
-
-    degrees: int
-    physical: tuple[int, int]
-
-    @property
-    def logical(self) -> tuple[int, int]:
-        width, height = self.physical
-        return (height, width) if self.degrees in (90, 270) else (width, height)
-
-    def to_logical(self, x: float, y: float) -> tuple[float, float]:
-        """A point on the physical screen (a tap) on the upright canvas."""
-        width, height = self.physical
-        if self.degrees == 90:
-            return y, width - 1 - x
-        if self.degrees == 180:
-            return width - 1 - x, height - 1 - y
-        if self.degrees == 270:
-            return height - 1 - y, x
-        return x, y
-
-    def to_physical(self, x: float, y: float) -> tuple[float, float]:
-        """A point on the canvas, where it appears on the physical screen."""
-        width, height = self.physical
-        if self.degrees == 90:
-            return width - 1 - y, x
-        if self.degrees == 180:
-            return width - 1 - x, height - 1 - y
-        if self.degrees == 270:
-            return y, height - 1 - x
-        return x, y
+Action = ProcedureAction | Button
 
 
 def grid(count: int, width: int, height: int, gap: int, min_width: int, min_height: int) -> tuple[int, int]:
@@ -117,79 +85,6 @@ def grid(count: int, width: int, height: int, gap: int, min_width: int, min_heig
     columns = max(1, min(count, (width + gap) // (min_width + gap)))
     rows = max(1, (height + gap) // (min_height + gap))
     return columns, rows
-
-
-class _Text:
-    """Fonts and rendered text, cached: drawing a frame renders only what is new."""
-
-    def __init__(self, fonts: FontFiles):
-        self.files = fonts
-        self._fonts: dict[tuple[int, bool], pygame.font.Font] = {}
-        self._surfaces: dict[tuple[str, int, bool, Color], pygame.Surface] = {}
-        self._wraps: dict[tuple[str, int, bool, int], list[str]] = {}
-
-    def font(self, size: int, bold: bool = False) -> pygame.font.Font:
-        key = (max(6, int(size)), bold)
-        font = self._fonts.get(key)
-        if font is None:
-            font = pygame.font.Font(os.fspath(self.files.bold if bold else self.files.regular), key[0])
-            self._fonts[key] = font
-        return font
-
-    def render(self, text: str, size: int, color: Color, bold: bool = False) -> pygame.Surface:
-        key = (text, int(size), bold, color)
-        surface = self._surfaces.get(key)
-        if surface is None:
-            if len(self._surfaces) > 2000:  # a long-running kiosk sees many numbers and clocks
-                self._surfaces.clear()
-            surface = self.font(size, bold).render(text, True, color)
-            self._surfaces[key] = surface
-        return surface
-
-    def width(self, text: str, size: int, bold: bool = False) -> int:
-        return self.font(size, bold).size(text)[0]
-
-    def line_height(self, size: int, bold: bool = False) -> int:
-        return self.font(size, bold).get_linesize()
-
-    def wrap(self, text: str, size: int, width: int, bold: bool = False) -> list[str]:
-        """As few lines as fit ``width``, evened out so the last line is not a lone word."""
-        key = (text, int(size), bold, int(width))
-        lines = self._wraps.get(key)
-        if lines is None:
-            lines = balanced_lines(text, width, lambda line: self.width(line, size, bold))
-            self._wraps[key] = lines
-        return lines
-
-    def fit(self, text: str, width: int, height: int, largest: int, smallest: int, bold: bool = False,
-            max_lines: int = 3) -> tuple[int, list[str]]:
-        """The largest size (and its lines) at which ``text`` fits the box; at the smallest, cut to fit."""
-        size = largest
-        while True:
-            lines = self.wrap(text, size, width, bold)
-            fits = len(lines) <= max_lines and len(lines) * self.line_height(size, bold) <= height \
-                and all(self.width(line, size, bold) <= width for line in lines)
-            if fits or size <= smallest:
-                break
-            size = max(smallest, int(size * 0.92))
-        if not fits:
-            lines = self._shorten(lines, size, width, height, bold, max_lines)
-        return size, lines
-
-    def _shorten(self, lines: list[str], size: int, width: int, height: int, bold: bool,
-                 max_lines: int) -> list[str]:
-        """The text cut to the lines that fit, the last one ending in an ellipsis."""
-        keep = max(1, min(max_lines, height // max(1, self.line_height(size, bold))))
-        words = " ".join(lines)
-        greedy = greedy_lines(words, width, lambda line: self.width(line, size, bold))
-        shortened = greedy[:keep]
-        if len(greedy) <= keep and all(self.width(line, size, bold) <= width for line in shortened):
-            return shortened
-        last = " ".join(greedy[keep - 1:])
-        while last and self.width(last + "…", size, bold) > width:
-            last = last[:-1]
-        shortened[-1] = last.rstrip(" ,.;:–-") + "…"
-        return shortened
 
 
 @dataclass(frozen=True)
@@ -220,7 +115,7 @@ class KioskUI:
         self.display: pygame.Surface | None = None
         self.canvas: pygame.Surface | None = None
         self.rotation = Rotation(rotation, size)
-        self.text = _Text(fonts)
+        self.text = TextCache(fonts, capacity=TEXT_CACHE_SIZE)
         self.regions: list[tuple[pygame.Rect, Action]] = []
         self.page = 0
         self.pages = 1
@@ -308,7 +203,7 @@ class KioskUI:
             "unreachable": self._unreachable,
         }[view.screen](view)
         if self.canvas is not self.display:
-            self.display.blit(pygame.transform.rotate(self.canvas, -self.rotation_degrees), (0, 0))
+            self.display.blit(self.rotation.turn(self.canvas), (0, 0))
         pygame.display.flip()
         self._last = (view, self.page)
         self.shown = view
@@ -335,7 +230,7 @@ class KioskUI:
                    center_x: int | None = None, left: int | None = None, max_lines: int = 4) -> int:
         """Wrapped lines from ``top``; the y below them."""
         assert self.canvas is not None
-        lines = self.text.wrap(text, size, width, bold)[:max_lines]
+        lines = self.text.lines(text, size, width, bold)[:max_lines]
         step = self.text.line_height(size, bold)
         for line in lines:
             surface = self.text.render(line, size, color, bold)
@@ -354,7 +249,8 @@ class KioskUI:
         if outline is not None:
             pygame.draw.rect(self.canvas, outline, rect, width=max(2, self._u(2)), border_radius=radius)
         size = size or self._u(20)
-        label_size, lines = self.text.fit(label, rect.width - self._u(16), rect.height, size, self._u(12), True, 1)
+        label_size, lines = fit_lines(self.text, label, rect.width - self._u(16), rect.height, size, self._u(12),
+                                      bold=True, max_lines=1)
         surface = self.text.render(lines[0], label_size, color, True)
         self.canvas.blit(surface, surface.get_rect(center=rect.center))
         self.regions.append((rect, action))
@@ -381,8 +277,8 @@ class KioskUI:
                     break
             self.canvas.blit(clock, clock.get_rect(midright=(right, height // 2)))
             right -= clock.get_width() + self._u(16)
-        size, lines = self.text.fit(view.site_name, right - margin, height - self._u(8), self._u(28), self._u(16),
-                                    True, 2)
+        size, lines = fit_lines(self.text, view.site_name, right - margin, height - self._u(8), self._u(28),
+                                self._u(16), bold=True, max_lines=2)
         step = self.text.line_height(size, True)
         top = (height - step * len(lines)) // 2
         for line in lines:
@@ -404,13 +300,14 @@ class KioskUI:
             words = i18n.text("home_fault_banner", language, problem=problem) if view.printer_fault else problem
             band = self._u(40)
             pygame.draw.rect(self.canvas, AMBER, (0, top, width, band))
-            size, lines = self.text.fit(words, width - 2 * margin, band, self._u(18), self._u(12), True, 1)
+            size, lines = fit_lines(self.text, words, width - 2 * margin, band, self._u(18), self._u(12), bold=True,
+                                    max_lines=1)
             surface = self.text.render(lines[0], size, INK, True)
             self.canvas.blit(surface, surface.get_rect(center=(width // 2, top + band // 2)))
             top += band
         prompt_h = self._u(46)
-        size, lines = self.text.fit(i18n.text("touch_prompt", language), width - 2 * margin, prompt_h,
-                                    self._u(22), self._u(14), True, 1)
+        size, lines = fit_lines(self.text, i18n.text("touch_prompt", language), width - 2 * margin, prompt_h,
+                                self._u(22), self._u(14), bold=True, max_lines=1)
         surface = self.text.render(lines[0], size, INK, True)
         self.canvas.blit(surface, surface.get_rect(center=(width // 2, top + prompt_h // 2)))
         top += prompt_h
@@ -446,7 +343,7 @@ class KioskUI:
             row, column = divmod(index, columns)
             rects.append(pygame.Rect(area.left + column * (tile_w + gap), area.top + offset + row * (tile_h + gap),
                                      tile_w, tile_h))
-        layouts = [self._tile_layout(rect, tile, language) for rect, tile in zip(rects, shown)]
+        layouts = [self._tile_layout(rect, tile, language) for rect, tile in zip(rects, shown, strict=True)]
         # One size for every name on the page: tiles of mixed type sizes look untidy.
         name_size = min(layout.name_size for layout in layouts)
         for layout in layouts:
@@ -459,16 +356,16 @@ class KioskUI:
         small = max(self._u(13), min(self._u(16), round(rect.height * 0.11)))
         counter = i18n.counter_label(tile.counter_id, tile.counter_name, language)
         status = i18n.tile_status(tile.waiting_count, tile.wait_minutes, language)
-        counter_size, counter_lines = self.text.fit(counter, inner.width, self.text.line_height(small, True),
-                                                    small, self._u(12.5), True, 1)
-        status_size, status_lines = self.text.fit(status, inner.width, self.text.line_height(small, True), small,
-                                                  self._u(12.5), True, 1)
+        counter_size, counter_lines = fit_lines(self.text, counter, inner.width, self.text.line_height(small, True),
+                                                small, self._u(12.5), bold=True, max_lines=1)
+        status_size, status_lines = fit_lines(self.text, status, inner.width, self.text.line_height(small, True),
+                                              small, self._u(12.5), bold=True, max_lines=1)
         footer = self.text.line_height(counter_size, True) + self.text.line_height(status_size, True)
         name_box = pygame.Rect(inner.left, inner.top, inner.width, inner.height - footer - self._u(6))
         smallest = self._u(14)
         max_lines = max(2, min(4, name_box.height // self.text.line_height(smallest, True)))
-        name_size, _ = self.text.fit(tile.procedure_name, name_box.width, name_box.height, self._u(26), smallest,
-                                     True, max_lines)
+        name_size, _ = fit_lines(self.text, tile.procedure_name, name_box.width, name_box.height, self._u(26),
+                                 smallest, bold=True, max_lines=max_lines)
         return _TileLayout(rect, tile, inner, name_box, max_lines, name_size, counter_size, counter_lines[0],
                            status_size, status_lines[0], bar_w)
 
@@ -481,8 +378,8 @@ class KioskUI:
         pygame.draw.rect(self.canvas, TILE_EDGE, rect, width=max(2, self._u(2)), border_radius=radius)
         bar = pygame.Rect(rect.left, rect.top, layout.bar_width, rect.height)
         pygame.draw.rect(self.canvas, accent, bar, border_top_left_radius=radius, border_bottom_left_radius=radius)
-        size, lines = self.text.fit(tile.procedure_name, layout.name_box.width, layout.name_box.height, name_size,
-                                    name_size, True, layout.max_lines)
+        size, lines = fit_lines(self.text, tile.procedure_name, layout.name_box.width, layout.name_box.height,
+                                name_size, name_size, bold=True, max_lines=layout.max_lines)
         top = inner.top
         for line in lines:
             self.canvas.blit(self.text.render(line, size, INK, True), (inner.left, top))
@@ -535,10 +432,9 @@ class KioskUI:
     def _number(self, number: int, center_x: int, top: int, max_width: int, max_height: int, color: Color) -> int:
         """The ticket number as large as fits; the y below it."""
         text = str(number)
-        size = max_height
-        while size > 20 and (self.text.width(text, size, True) > max_width
-                             or self.text.font(size, True).get_ascent() > max_height):
-            size = int(size * 0.92)
+        assert self.canvas is not None
+        size = largest_fitting(lambda size: self.text.width(text, size, True) <= max_width
+                               and self.text.font(size, True).get_ascent() <= max_height, max_height, 20)
         surface = self.text.render(text, size, color, True)
         # Digits have no descenders: trim the font's descent so the number sits tight.
         ascent = self.text.font(size, True).get_ascent()
@@ -576,7 +472,8 @@ class KioskUI:
         done = pygame.Rect(0, 0, self._u(130), band_h - self._u(16))
         done.midright = (width - self._u(12), band.centery)
         take = i18n.text("take_ticket", language) + " ↓"
-        size, lines = self.text.fit(take, done.left - 2 * self._u(12), band_h, self._u(26), self._u(14), True, 1)
+        size, lines = fit_lines(self.text, take, done.left - 2 * self._u(12), band_h, self._u(26), self._u(14),
+                                bold=True, max_lines=1)
         surface = self.text.render(lines[0], size, PAPER, True)
         self.canvas.blit(surface, surface.get_rect(midleft=(self._u(16), band.centery)))
         if view.countdown is not None:
@@ -595,8 +492,8 @@ class KioskUI:
         problem = view.printer_problem or "error"
         band_h = self._u(72)
         pygame.draw.rect(self.canvas, AMBER, (0, 0, width, band_h))
-        size, lines = self.text.fit("⚠ " + i18n.problem_title(problem, language), width - 2 * margin, band_h,
-                                    self._u(34), self._u(18), True, 1)
+        size, lines = fit_lines(self.text, "⚠ " + i18n.problem_title(problem, language), width - 2 * margin, band_h,
+                                self._u(34), self._u(18), bold=True, max_lines=1)
         surface = self.text.render(lines[0], size, INK, True)
         self.canvas.blit(surface, surface.get_rect(center=(width // 2, band_h // 2)))
         top = band_h + self._u(14)
@@ -653,11 +550,11 @@ class KioskUI:
         if view.request_pending:
             blocks.append((i18n.text("unreachable_pending", view.language), self._u(24), AMBER, True))
         blocks.append((i18n.text("unreachable_hint", view.language), self._u(20), LIGHT_ON_DARK, False))
-        heights = [len(self.text.wrap(words, size, width - 2 * margin, bold)[:3]) * self.text.line_height(size, bold)
+        heights = [len(self.text.lines(words, size, width - 2 * margin, bold)[:3]) * self.text.line_height(size, bold)
                    for words, size, _, bold in blocks]
         gap = self._u(18)
         top = (height - sum(heights) - gap * (len(blocks) - 1)) // 2
-        for (words, size, color, bold), block_h in zip(blocks, heights):
+        for (words, size, color, bold), block_h in zip(blocks, heights, strict=True):
             self._paragraph(words, size, color, top, width - 2 * margin, bold=bold, center_x=width // 2,
                             max_lines=3)
             top += block_h + gap

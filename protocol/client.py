@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import logging
 import queue
@@ -48,9 +49,9 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Literal, Union
+from typing import Any, Literal, TypeVar
 
 from msgspec import Struct
 from websockets.asyncio.client import ClientConnection, connect
@@ -205,7 +206,7 @@ class HubState:
 
     def hub_now(self) -> datetime:
         """The hub's idea of the current time (UTC)."""
-        return datetime.now(timezone.utc) + timedelta(seconds=self.server_time_offset)
+        return datetime.now(UTC) + timedelta(seconds=self.server_time_offset)
 
     def active_announcements(self) -> tuple[m.AnnouncementOutPayload, ...]:
         """Announcements not yet expired by the hub's clock."""
@@ -274,42 +275,43 @@ def apply_message(state: HubState, message: m.ServerMessage, *, local_time: floa
         offset = _clock_offset(message.payload.server_time, received, state.server_time_offset)
         return replace(state, connected=True, server_time_offset=offset)
     if isinstance(message, m.QueueUpdate):
-        p = message.payload
-        known = _known_counter(state, p.counter_id, p.counter_name)
+        update = message.payload
+        known = _known_counter(state, update.counter_id, update.counter_name)
         counter = replace(
             known,
-            name=p.counter_name or known.name,
-            status=p.status or known.status,
-            current_number=p.current_number,
-            waiting_count=p.waiting_count,
-            next_numbers=tuple(p.next_numbers),
-            average_wait_time=p.average_wait_time,
+            name=update.counter_name or known.name,
+            status=update.status or known.status,
+            current_number=update.current_number,
+            waiting_count=update.waiting_count,
+            next_numbers=tuple(update.next_numbers),
+            average_wait_time=update.average_wait_time,
         )
         return replace(state, counters=_with_counter(state.counters, counter))
     if isinstance(message, m.CounterStatusUpdate):
-        p = message.payload
-        known = _known_counter(state, p.counter_id, p.counter_name)
-        counter = replace(known, name=p.counter_name or known.name, status=p.status, reason=p.reason)
+        change = message.payload
+        known = _known_counter(state, change.counter_id, change.counter_name)
+        counter = replace(known, name=change.counter_name or known.name, status=change.status, reason=change.reason)
         return replace(state, counters=_with_counter(state.counters, counter))
     if isinstance(message, m.AnnouncementOut):
         still_shown = replace(state, announcements=state.active_announcements())
         return replace(still_shown, announcements=still_shown.announcements + (message.payload,))
     if isinstance(message, m.CallTicketOut):
-        p = message.payload
-        record = m.CallRecord(ticket_number=p.ticket_number, counter_id=p.counter_id, counter_name=p.counter_name,
-                              announcement_text="", timestamp=p.timestamp)
+        call = message.payload
+        record = m.CallRecord(ticket_number=call.ticket_number, counter_id=call.counter_id,
+                              counter_name=call.counter_name, announcement_text="", timestamp=call.timestamp)
         return replace(state, recent_calls=((record,) + state.recent_calls)[:RECENT_CALLS_KEPT])
     if isinstance(message, m.TicketAnnouncement):
-        p = message.payload
+        spoken = message.payload
         calls = state.recent_calls
         # The hub sends CALL_TICKET then TICKET_ANNOUNCEMENT for one call: complete that record.
-        if calls and calls[0].ticket_number == p.ticket_number and calls[0].counter_id == p.counter_id \
+        if calls and calls[0].ticket_number == spoken.ticket_number and calls[0].counter_id == spoken.counter_id \
                 and not calls[0].announcement_text:
-            head = m.CallRecord(ticket_number=p.ticket_number, counter_id=p.counter_id, counter_name=p.counter_name,
-                                announcement_text=p.announcement_text, timestamp=calls[0].timestamp)
+            head = m.CallRecord(ticket_number=spoken.ticket_number, counter_id=spoken.counter_id,
+                                counter_name=spoken.counter_name, announcement_text=spoken.announcement_text,
+                                timestamp=calls[0].timestamp)
             return replace(state, recent_calls=(head,) + calls[1:])
-        record = m.CallRecord(ticket_number=p.ticket_number, counter_id=p.counter_id, counter_name=p.counter_name,
-                              announcement_text=p.announcement_text,
+        record = m.CallRecord(ticket_number=spoken.ticket_number, counter_id=spoken.counter_id,
+                              counter_name=spoken.counter_name, announcement_text=spoken.announcement_text,
                               timestamp=m.utc_timestamp(state.hub_now()))
         return replace(state, recent_calls=((record,) + calls)[:RECENT_CALLS_KEPT])
     return state
@@ -328,6 +330,7 @@ class HubRefused(Exception):
 
 MessageCallback = Callable[[m.ServerMessage], None]
 EventCallback = Callable[[HubEvent], None]
+_Wanted = TypeVar("_Wanted", bound=Struct)
 
 
 class HubConnection:
@@ -396,7 +399,8 @@ class HubConnection:
         config = self.config
         self.attempts += 1
         try:
-            options = {"ssl": config.ssl_context()} if config.secure else {}
+            # The TLS context only for wss://; for ws:// no ssl argument at all.
+            options: dict[str, Any] = {"ssl": config.ssl_context()} if config.secure else {}
             ws = await connect(
                 config.url,
                 compression=None,  # the protocol turns permessage-deflate off
@@ -441,7 +445,7 @@ class HubConnection:
             await ws.send(m.encode(register), text=True)
             return await self._expect(ws, m.ConnectionAck, "REGISTER_CLIENT")
 
-    async def _expect(self, ws: ClientConnection, wanted: type, request: str):
+    async def _expect(self, ws: ClientConnection, wanted: type[_Wanted], request: str) -> _Wanted:
         while True:
             message = self._decode(await ws.recv())
             if isinstance(message, wanted):
@@ -559,10 +563,8 @@ class HubConnection:
         return self._pending.pop(request_id, None) is not None
 
     async def _send_request(self, ws: ClientConnection, request: m.TicketRequest) -> None:
-        try:
+        with contextlib.suppress(ConnectionClosed):  # still pending: sent again after the reconnect
             await ws.send(m.encode(request), text=True)
-        except ConnectionClosed:
-            pass  # still pending: sent again after the reconnect
 
     def _spawn(self, coroutine) -> None:
         task = asyncio.ensure_future(coroutine)
@@ -584,7 +586,7 @@ def _close_description(ws: ClientConnection) -> str:
 
 # --- for a frame loop on another thread ----------------------------------------------------------
 
-Received = Union[m.ServerMessage, HubEvent]
+Received = m.ServerMessage | HubEvent
 
 
 class ThreadedHubClient:
@@ -635,10 +637,8 @@ class ThreadedHubClient:
         thread, loop = self._thread, self._loop
         if thread is None or loop is None:
             return
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: the thread has already finished
             loop.call_soon_threadsafe(self._connection.stop)
-        except RuntimeError:
-            pass  # the loop is closed: the thread has already finished
         thread.join(timeout)
         if thread.is_alive():
             log.warning("the hub client thread did not stop within %.1f s", timeout)

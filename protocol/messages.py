@@ -3,7 +3,7 @@
 The one module the hub, the kiosk, the TV and the console tooling share. Names
 and fields follow ``shared/seed/websocket-design.md`` exactly; the rules that
 the seed leaves open are in ``shared/PROTOCOL.md`` and ``docs/protocol.md``
-(generated from this file by ``python -m protocol.docs``).
+(generated from this file by ``python -m tools.protocol_docs``).
 
 Two unions:
 
@@ -20,14 +20,17 @@ struct's msgspec tag.
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime, timezone
-from typing import Annotated, Any, Literal, Union
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal, get_args
 
 import msgspec
 from msgspec import Meta, Struct, field
 
 PROTOCOL_VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
+# What a TV shows and says for a call unless the site file sets its own (PROTOCOL.md).
+# The hub sends the site's template in every SNAPSHOT; this is the one default.
+DEFAULT_ANNOUNCEMENT_TEMPLATE = "Mời khách hàng số {number} đến quầy {counter_name}"
 
 # --- bounded scalar types ---------------------------------------------------
 
@@ -63,7 +66,7 @@ ErrorCode = Literal[
     "TICKET_NOT_FOUND",
     "INTERNAL_ERROR",
 ]
-ERROR_CODES: tuple[str, ...] = ErrorCode.__args__  # type: ignore[attr-defined]
+ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
 
 # Control characters (C0, DEL, C1) never belong in text a person typed; they
 # can break logs, terminals and the TV's renderer.
@@ -79,7 +82,7 @@ def clean_text(text: str) -> str:
 
 def utc_timestamp(moment: datetime) -> str:
     """ISO 8601 UTC with ``Z`` and milliseconds, as the protocol requires."""
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
@@ -88,7 +91,7 @@ def parse_timestamp(text: str) -> datetime:
     moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         raise ValueError(f"timestamp without a time zone: {text!r}")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)
 
 
 class _Inbound(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -114,7 +117,9 @@ def _text_limits(cls: type) -> dict[str, int]:
     limits = _TEXT_LIMITS.get(cls)
     if limits is None:
         limits = {}
-        for info in msgspec.inspect.type_info(cls).fields:
+        struct_info = msgspec.inspect.type_info(cls)
+        assert isinstance(struct_info, msgspec.inspect.StructType), f"{cls.__name__} is not a Struct"
+        for info in struct_info.fields:
             for kind in getattr(info.type, "types", (info.type,)):
                 if isinstance(kind, msgspec.inspect.StrType) and kind.max_length is not None:
                     limits[info.name] = kind.max_length
@@ -292,10 +297,11 @@ class DeviceStatus(Struct, tag="DEVICE_STATUS", tag_field="type", forbid_unknown
     payload: DeviceStatusPayload
 
 
-ClientMessage = Union[
-    Auth, Login, RegisterClient, CounterStatusChange, TicketRequest, CallTicket, Announcement, Ping, DeviceStatus
-]
-CLIENT_MESSAGE_TYPES: tuple[type, ...] = ClientMessage.__args__  # type: ignore[attr-defined]
+ClientMessage = (
+    Auth | Login | RegisterClient | CounterStatusChange | TicketRequest | CallTicket | Announcement | Ping
+    | DeviceStatus
+)
+CLIENT_MESSAGE_TYPES: tuple[type, ...] = get_args(ClientMessage)
 
 
 # --- hub -> client ------------------------------------------------------------
@@ -453,6 +459,8 @@ class SnapshotPayload(_Outbound):
     stats: StatsUpdatePayload | None = None
     # The site's public address (ticket status pages, printed as a QR code), when it has one.
     public_url: str | None = None
+    # The site's announcement template (placeholders as in the site file): what TVs speak for a call.
+    announcement_template: str = DEFAULT_ANNOUNCEMENT_TEMPLATE
 
 
 class Snapshot(Struct, tag="SNAPSHOT", tag_field="type"):
@@ -599,25 +607,25 @@ class Error(Struct, tag="ERROR", tag_field="type"):
     payload: ErrorPayload
 
 
-ServerMessage = Union[
-    AuthOk,
-    LoginOk,
-    ConnectionAck,
-    Snapshot,
-    CounterStatusUpdate,
-    TicketCreated,
-    QueueUpdate,
-    CallTicketOut,
-    TicketAnnouncement,
-    AnnouncementOut,
-    SystemAlert,
-    StatsUpdate,
-    ClientConnected,
-    ClientDisconnected,
-    Pong,
-    Error,
-]
-SERVER_MESSAGE_TYPES: tuple[type, ...] = ServerMessage.__args__  # type: ignore[attr-defined]
+ServerMessage = (
+    AuthOk
+    | LoginOk
+    | ConnectionAck
+    | Snapshot
+    | CounterStatusUpdate
+    | TicketCreated
+    | QueueUpdate
+    | CallTicketOut
+    | TicketAnnouncement
+    | AnnouncementOut
+    | SystemAlert
+    | StatsUpdate
+    | ClientConnected
+    | ClientDisconnected
+    | Pong
+    | Error
+)
+SERVER_MESSAGE_TYPES: tuple[type, ...] = get_args(ServerMessage)
 
 
 # --- codecs -------------------------------------------------------------------
@@ -676,10 +684,12 @@ def encode(message: Struct) -> bytes:
     return _encoder.encode(message)
 
 
-def message_type(message: Struct | type) -> str:
+def message_type(message: Struct | type[Struct]) -> str:
     """The protocol ``type`` of a message struct or class."""
     cls = message if isinstance(message, type) else type(message)
-    return cls.__struct_config__.tag  # type: ignore[return-value]
+    tag = cls.__struct_config__.tag
+    assert isinstance(tag, str), f"{cls.__name__} is not a message"  # every message is tagged with its type
+    return tag
 
 
 def to_builtins(message: Struct) -> Any:

@@ -1,8 +1,8 @@
 """The hall TV: shows every counter, highlights and speaks each call, shows announcements.
 
 * :mod:`tv_node.view` -- pure: what is on screen, from the hub mirror and the hub's clock.
-* :mod:`tv_node.render` -- draws a view with pygame, redrawing only the regions that changed.
-* :mod:`tv_node.fonts` -- finds a TTF font with every Vietnamese letter.
+* :mod:`tv_node.render` -- draws a view with pygame, redrawing only the regions that changed
+  (fonts, text cache, fitting and wrapping: the shared :mod:`display` package).
 * :mod:`tv_node.speech` -- hands calls to the audio package (or a fake) without blocking a frame.
 * :mod:`tv_node.app` -- the frame loop: poll the hub client, build the view, draw, speak.
 * :mod:`tv_node.cli` -- ``qms-tv``.

@@ -28,10 +28,11 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 import pygame  # noqa: E402
 
 from appliance import sd_notify  # noqa: E402
+from display.fonts import FontFiles  # noqa: E402
+from display.text_cache import TextCache  # noqa: E402
 from protocol import messages as m  # noqa: E402
 from protocol.client import HubEvent, HubState, Received  # noqa: E402
-from tv_node.fonts import FontChoice  # noqa: E402
-from tv_node.render import FontBook, TvRenderer  # noqa: E402
+from tv_node.render import TvRenderer  # noqa: E402
 from tv_node.speech import RecordingSpeaker, Speaker  # noqa: E402
 from tv_node.view import TvView, build_view  # noqa: E402
 
@@ -99,13 +100,13 @@ class DisplayScreen(Screen):
 class TvApp:
     """One hall TV: a hub source, a screen, a speaker."""
 
-    def __init__(self, hub: HubSource, screen: Screen, fonts: FontChoice | FontBook, speaker: Speaker | None = None,
+    def __init__(self, hub: HubSource, screen: Screen, fonts: FontFiles | TextCache, speaker: Speaker | None = None,
                  *, screenshot: str | os.PathLike | None = None, idle_fps: float = IDLE_FPS,
                  animation_fps: float = ANIMATION_FPS, windowed: bool = False,
                  clock: Callable[[], float] = time.monotonic):
         self.hub = hub
         self.screen = screen
-        self.fonts = fonts if isinstance(fonts, FontBook) else FontBook(fonts)
+        self.fonts = fonts if isinstance(fonts, TextCache) else TextCache(fonts)
         self.renderer = TvRenderer(screen.surface, self.fonts)
         self.speaker: Speaker = speaker if speaker is not None else RecordingSpeaker()
         self.screenshot = Path(screenshot) if screenshot else None
@@ -155,16 +156,16 @@ class TvApp:
             # Queued for the audio worker; returns at once.
             self.speaker.announce(item.payload, now)
         elif isinstance(item, m.Snapshot):
-            # Counter names spoken in calls are synthesized now, in the background, not at the first call.
-            self.speaker.prewarm([c.counter_name for c in item.payload.counters])
+            # The site's template and the counter names are synthesized now, in the background, not at the first call.
+            payload = item.payload
+            self.speaker.prewarm([c.counter_name for c in payload.counters], payload.announcement_template)
         elif isinstance(item, HubEvent) and item.kind in ("disconnected", "auth_failed"):
             log.warning("hub: %s: %s", item.kind, item.message)
 
     def _handle_window_events(self) -> None:
         for event in pygame.event.get():
-            if event.type == pygame.QUIT:
-                self.quit_requested = True
-            elif event.type == pygame.KEYDOWN and self.windowed and event.key in (pygame.K_ESCAPE, pygame.K_q):
+            closing = event.type == pygame.KEYDOWN and self.windowed and event.key in (pygame.K_ESCAPE, pygame.K_q)
+            if event.type == pygame.QUIT or closing:
                 self.quit_requested = True
 
     def _write_screenshot(self) -> None:

@@ -8,6 +8,9 @@ Settings come from the node file (``[tv]``, ``[display]``, the hub address
 and token); the options override them. Without a client id in either, the
 one the device token names is used (the hub only accepts that one anyway).
 
+Without a screen (``SDL_VIDEODRIVER=dummy`` or ``offscreen``) a size given
+with ``--size`` or in the node file is the picture's size, full screen or not.
+
 Exit status: 0 after a normal stop (SIGTERM, the window closed), 1 on a bad
 setting (the message says which), 2 on a usage error.
 """
@@ -18,6 +21,7 @@ import argparse
 import base64
 import json
 import logging
+import os
 import signal
 import sys
 from dataclasses import replace
@@ -25,6 +29,15 @@ from dataclasses import replace
 from appliance.node_config import NodeConfig, NodeConfigError, load_node_config
 
 log = logging.getLogger("qms.tv")
+
+# SDL video drivers with no screen behind them: full screen there takes the driver's one mode
+# (1024x768 for dummy) instead of the size asked for.
+SCREENLESS_VIDEO_DRIVERS = ("dummy", "offscreen")
+
+
+def screenless() -> bool:
+    """Whether SDL draws to no screen (tests, screenshots), going by ``SDL_VIDEODRIVER``."""
+    return os.environ.get("SDL_VIDEODRIVER", "").strip().lower() in SCREENLESS_VIDEO_DRIVERS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,9 +127,9 @@ def _say(config: NodeConfig, say_args: list[str]) -> int:
 
 
 def _run_tv(config: NodeConfig, args: argparse.Namespace) -> int:
+    from display.fonts import DEFAULT_FONT_PATHS, FontNotFound, find_fonts
     from protocol.client import HubClientConfig, ThreadedHubClient
     from tv_node.app import DisplayScreen, TvApp
-    from tv_node.fonts import DEFAULT_FONT_PATHS, FontNotFound, find_fonts
     from tv_node.speech import AnnouncerSpeaker
 
     if args.hub:
@@ -137,8 +150,9 @@ def _run_tv(config: NodeConfig, args: argparse.Namespace) -> int:
         return 1
 
     display = config.display
-    fullscreen = display.fullscreen and not args.windowed
     size = args.size or (display.width, display.height)
+    # Without a screen, a window of the size asked for is the same picture at the right size.
+    fullscreen = display.fullscreen and not args.windowed and not (size[0] and size[1] and screenless())
     screenshot = args.screenshot or display.screenshot or None
     tv = config.tv
     speaker = AnnouncerSpeaker(tv.voice, dialect=tv.dialect, repeat=tv.repeat, chime=tv.chime, volume=tv.volume,

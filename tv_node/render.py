@@ -8,13 +8,14 @@ returns the rectangles it touched so the caller updates just those on the
 display. An idle hall costs one clock repaint a second.
 
 Everything is laid out in proportions of the screen and scaled fonts, so
-1920x1080 and 1280x720 (and other sizes) look alike.
+1920x1080 and 1280x720 (and other sizes) look alike. Rendered text is cached
+(:class:`display.text_cache.TextCache`); sizes are fitted and long names
+wrapped evenly by :mod:`display.fit` and :mod:`display.wrap`.
 """
 
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -23,7 +24,9 @@ os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 
 import pygame  # noqa: E402 - after the environment setting above
 
-from tv_node.fonts import FontChoice  # noqa: E402
+from display.fit import fit_lines, fit_width  # noqa: E402
+from display.text_cache import Color, TextCache  # noqa: E402
+from display.wrap import ellipsize  # noqa: E402
 from tv_node.view import (  # noqa: E402
     CONNECTING_TEXT,
     CONNECTION_LOST_TEXT,
@@ -33,8 +36,6 @@ from tv_node.view import (  # noqa: E402
     CounterRow,
     TvView,
 )
-
-Color = tuple[int, int, int]
 
 # High contrast on a dark hall screen: white and yellow on deep blue.
 BACKGROUND: Color = (5, 20, 42)
@@ -59,12 +60,19 @@ DESIGN_WIDTH, DESIGN_HEIGHT = 1920, 1080
 # Ticker speed, in design pixels a second (scaled with the screen).
 TICKER_SPEED = 140.0
 TICKER_GAP = "     •     "
-TEXT_CACHE_SIZE = 512
+# A name stays on one line while that line can be this share of its largest size (else it wraps in two).
+ONE_LINE = 0.8
 # Rows shorter than this (design pixels) put name, numbers and status on one line.
 COMPACT_ROW = 105
 
 WELCOME_LINES = ("Xin mời quý khách", "lấy số thứ tự", "và theo dõi màn hình")
 FOOTER_TEXT = "Quý khách vui lòng giữ phiếu và chú ý lời mời đến quầy"
+
+
+# Paints one region: called with the region's name and rectangle, the surface clipped to it.
+Painter = Callable[[str, pygame.Rect], None]
+# A region: its name, where it is, the part of the view it shows (compared frame to frame), its painter.
+Region = tuple[str, pygame.Rect, Any, Painter]
 
 
 @dataclass(frozen=True)
@@ -77,119 +85,6 @@ class Placement:
     bold: bool
     color: Color
     region: str
-
-
-class FontBook:
-    """Fonts by size and face, and rendered text, both cached: text is the costly part of a frame."""
-
-    def __init__(self, choice: FontChoice):
-        if not pygame.font.get_init():
-            pygame.font.init()
-        self.choice = choice
-        self._fonts: dict[tuple[int, bool], pygame.font.Font] = {}
-        self._texts: OrderedDict[tuple[str, int, bool, Color], pygame.Surface] = OrderedDict()
-
-    def font(self, size: int, bold: bool = False) -> pygame.font.Font:
-        size = max(6, int(size))
-        key = (size, bold)
-        font = self._fonts.get(key)
-        if font is None:
-            path = self.choice.bold if bold and self.choice.bold is not None else self.choice.regular
-            font = pygame.font.Font(str(path), size)
-            if bold and self.choice.bold is None:
-                font.set_bold(True)
-            self._fonts[key] = font
-        return font
-
-    def render(self, text: str, size: int, bold: bool, color: Color) -> pygame.Surface:
-        key = (text, max(6, int(size)), bold, color)
-        surface = self._texts.get(key)
-        if surface is None:
-            surface = self.font(size, bold).render(text, True, color)
-            self._texts[key] = surface
-            if len(self._texts) > TEXT_CACHE_SIZE:
-                self._texts.popitem(last=False)
-        else:
-            self._texts.move_to_end(key)
-        return surface
-
-    def width(self, text: str, size: int, bold: bool) -> int:
-        return self.font(size, bold).size(text)[0]
-
-    def fit_size(self, text: str, bold: bool, max_size: int, max_width: int, min_size: int) -> int:
-        """The largest size up to ``max_size`` at which ``text`` fits ``max_width`` (at least ``min_size``)."""
-        size = int(max_size)
-        width = self.width(text, size, bold)
-        while width > max_width and size > min_size:
-            size = max(int(min_size), min(size - 1, int(size * max_width / width)))
-            width = self.width(text, size, bold)
-        return size
-
-    def ellipsize(self, text: str, size: int, bold: bool, max_width: int) -> str:
-        if self.width(text, size, bold) <= max_width:
-            return text
-        low, high = 0, len(text)
-        while low < high:  # the longest prefix that fits with the ellipsis
-            middle = (low + high + 1) // 2
-            if self.width(text[:middle].rstrip() + "…", size, bold) <= max_width:
-                low = middle
-            else:
-                high = middle - 1
-        return text[:low].rstrip() + "…"
-
-    def wrap(self, text: str, size: int, bold: bool, max_width: int, max_lines: int) -> list[str]:
-        """Greedy word wrap into at most ``max_lines`` lines; the last one ellipsized if text is left."""
-        words = text.split()
-        if max_lines >= 2 and len(words) > 1 and self.width(" ".join(words), size, bold) > max_width:
-            # Two lines of even length read better than a full line and a stray word.
-            best: tuple[int, list[str]] | None = None
-            for cut in range(1, len(words)):
-                if words[cut] in ("-", "–", "—", "/"):
-                    continue  # a line never starts with a dash
-                pair = [" ".join(words[:cut]), " ".join(words[cut:])]
-                widest = max(self.width(line, size, bold) for line in pair)
-                if widest <= max_width and (best is None or widest < best[0]):
-                    best = (widest, pair)
-            if best is not None:
-                return best[1]
-        lines: list[str] = []
-        current = ""
-        for index, word in enumerate(words):
-            trial = f"{current} {word}" if current else word
-            if self.width(trial, size, bold) <= max_width or not current:
-                current = trial
-                continue
-            lines.append(current)
-            current = word
-            if len(lines) == max_lines - 1:
-                current = " ".join(words[index:])
-                break
-        if current:
-            lines.append(current)
-        lines = lines[:max_lines]
-        return [self.ellipsize(line, size, bold, max_width) for line in lines]
-
-    def fit_lines(self, text: str, bold: bool, max_size: int, max_width: int, max_height: int,
-                  max_lines: int, min_size: int, prefer_one_line: bool = True) -> tuple[int, list[str]]:
-        """The largest size whose wrapped lines fit the box, and those lines.
-
-        One line is preferred while it can stay at least 80% of ``max_size``: a
-        name broken in two reads worse than a slightly smaller one.
-        """
-        single = self.fit_size(text, bold, max_size, max_width, min_size)
-        if prefer_one_line and single >= 0.8 * max_size and self.width(text, single, bold) <= max_width \
-                and self.font(single, bold).get_linesize() <= max_height:
-            return single, [text]
-        size = int(max_size)
-        while True:
-            lines = self.wrap(text, size, bold, max_width, max_lines)
-            height = len(lines) * self.font(size, bold).get_linesize()
-            complete = " ".join(lines) == " ".join(text.split())
-            if (height <= max_height and complete) or size <= min_size:
-                if height > max_height:
-                    lines = lines[: max(1, max_height // self.font(size, bold).get_linesize())]
-                return size, lines
-            size = max(int(min_size), int(size * 0.92))
 
 
 @dataclass(frozen=True)
@@ -245,7 +140,7 @@ def compute_layout(width: int, height: int, counters: int) -> Layout:
 class TvRenderer:
     """Draws views onto ``surface``; :meth:`draw` returns the rectangles that changed."""
 
-    def __init__(self, surface: pygame.Surface, fonts: FontBook):
+    def __init__(self, surface: pygame.Surface, fonts: TextCache):
         self.surface = surface
         self.fonts = fonts
         self.layout: Layout | None = None
@@ -258,7 +153,7 @@ class TvRenderer:
         # Frames drawn in full and regions repainted since start (diagnostics, bench).
         self.full_redraws = 0
         self.region_redraws = 0
-        self._regions_cache: list[tuple[str, pygame.Rect, Any, Callable[[str, pygame.Rect], None]]] = []
+        self._regions_cache: list[Region] = []
 
     # --- public --------------------------------------------------------------------------------
 
@@ -315,10 +210,14 @@ class TvRenderer:
 
     # --- regions -------------------------------------------------------------------------------
 
-    def _regions(self, view: TvView, now: float):
+    def _regions(self, view: TvView, now: float) -> list[Region]:
         layout = self.layout
         assert layout is not None
-        regions: list[tuple[str, pygame.Rect, Any, Callable[[str, pygame.Rect], None]]] = [
+
+        def row_painter(row: CounterRow) -> Painter:
+            return lambda n, r: self._paint_row(n, r, row)
+
+        regions: list[Region] = [
             ("site", layout.site, view.site_name, lambda n, r: self._paint_site(n, r, view)),
             ("mark", layout.mark, view.connection_lost, lambda n, r: self._paint_mark(n, r, view)),
             ("clock", layout.clock, (view.clock_text, view.date_text), lambda n, r: self._paint_clock(n, r, view)),
@@ -328,9 +227,9 @@ class TvRenderer:
         else:
             regions.append(("call", layout.call, (view.calls, view.last_call),
                             lambda n, r: self._paint_call(n, r, view)))
-            for row, rect in zip(view.counters, layout.rows):
-                regions.append((f"row:{row.counter_id}", rect, row,
-                                lambda n, r, row=row: self._paint_row(n, r, row)))
+            # The layout has one row per counter (it is made again when their number changes).
+            for row, rect in zip(view.counters, layout.rows, strict=True):
+                regions.append((f"row:{row.counter_id}", rect, row, row_painter(row)))
         banner_key = self._banner_key(view.announcements, layout.banner, now)
         regions.append(("banner", layout.banner, banner_key,
                         lambda n, r: self._paint_banner(n, r, view.announcements, banner_key)))
@@ -346,7 +245,7 @@ class TvRenderer:
     def _text(self, region: str, text: str, size: int, bold: bool, color: Color, *,
               left: int | None = None, right: int | None = None, centerx: int | None = None,
               top: int | None = None, centery: int | None = None, bottom: int | None = None) -> pygame.Rect:
-        surface = self.fonts.render(text, size, bold, color)
+        surface = self.fonts.render(text, size, color, bold)
         rect = surface.get_rect()
         if left is not None:
             rect.left = left
@@ -384,7 +283,7 @@ class TvRenderer:
             titles = (("QUẦY", layout.columns[0]), ("ĐANG PHỤC VỤ", layout.columns[2]),
                       ("SỐ TIẾP THEO", layout.columns[3]))
             for title, x in titles:
-                rendered = self.fonts.render(title, size, True, MUTED)
+                rendered = self.fonts.render(title, size, MUTED, True)
                 background.blit(rendered, rendered.get_rect(left=head.left + x + self._px_for(layout, 16),
                                                              centery=head.centery))
         return background
@@ -397,8 +296,8 @@ class TvRenderer:
 
     def _paint_site(self, name: str, rect: pygame.Rect, view: TvView) -> None:
         title = view.site_name or "Hệ thống xếp hàng"
-        size, lines = self.fonts.fit_lines(title, True, self._px(58), rect.width, rect.height - self._px(20),
-                                           2, self._px(30))
+        size, lines = fit_lines(self.fonts, title, rect.width, rect.height - self._px(20), self._px(58), self._px(30),
+                                bold=True, max_lines=2, one_line=ONE_LINE)
         line_h = self.fonts.font(size, True).get_linesize()
         top = rect.centery - line_h * len(lines) // 2
         for i, line in enumerate(lines):
@@ -443,7 +342,7 @@ class TvRenderer:
             self._paint_current_call(name, inner, view.last_call, live=False)
         else:
             # One size for both lines: the one the longer line fits at.
-            size = min(self.fonts.fit_size(line, True, self._px(52), inner.width, self._px(20))
+            size = min(fit_width(self.fonts, line, inner.width, self._px(52), self._px(20), bold=True)
                        for line in WELCOME_LINES)
             line_h = round(self.fonts.font(size, True).get_linesize() * 1.2)
             top = inner.centery - line_h * len(WELCOME_LINES) // 2
@@ -456,7 +355,7 @@ class TvRenderer:
     def _paint_current_call(self, name: str, inner: pygame.Rect, call: CallCard, *, live: bool) -> int:
         """The newest call, big; returns the bottom of what it drew."""
         title = "MỜI KHÁCH HÀNG SỐ" if live else "SỐ VỪA GỌI"
-        title_size = self.fonts.fit_size(title, True, self._px(48), inner.width, self._px(20))
+        title_size = fit_width(self.fonts, title, inner.width, self._px(48), self._px(20), bold=True)
         title_rect = self._text(name, title, title_size, True, TEXT if live else MUTED, centerx=inner.centerx,
                                 top=inner.top)
         box = pygame.Rect(inner.left, title_rect.bottom + self._px(14), inner.width, self._number_box_height(inner))
@@ -469,14 +368,15 @@ class TvRenderer:
         else:
             ink = TEXT
             pygame.draw.rect(self.surface, DIM, box, width=self._px(3), border_radius=self._px(22))
-        size = self.fonts.fit_size(number, True, round(box.height * 0.95), box.width - self._px(40), self._px(40))
+        size = fit_width(self.fonts, number, box.width - self._px(40), round(box.height * 0.95), self._px(40),
+                         bold=True)
         self._text(name, number, size, True, ink, centerx=box.centerx, centery=box.centery)
         label_rect = self._text(name, "ĐẾN QUẦY", self._px(34), True, MUTED, centerx=inner.centerx,
                                 top=box.bottom + self._px(18))
         room = pygame.Rect(inner.left, label_rect.bottom + self._px(4), inner.width,
                            self._px(150))
-        size, lines = self.fonts.fit_lines(call.counter_name, True, self._px(60), room.width, room.height, 2,
-                                           self._px(28))
+        size, lines = fit_lines(self.fonts, call.counter_name, room.width, room.height, self._px(60), self._px(28),
+                                bold=True, max_lines=2, one_line=ONE_LINE)
         line_h = self.fonts.font(size, True).get_linesize()
         for i, line in enumerate(lines):
             self._text(name, line, size, True, TEXT if live else MUTED, centerx=inner.centerx,
@@ -503,7 +403,7 @@ class TvRenderer:
             self._arrow(arrow_x, y + line_h // 2)
             name_left = arrow_x + self._px(48)
             size = self._px(36)
-            label = self.fonts.ellipsize(call.counter_name, size, True, inner.right - name_left)
+            label = ellipsize(call.counter_name, inner.right - name_left, self.fonts.measure(size, True))
             self._text(name, label, size, True, TEXT, left=name_left, centery=y + line_h // 2)
 
     def _arrow(self, x: int, y: int) -> None:
@@ -532,18 +432,19 @@ class TvRenderer:
         badge.centery = rect.centery
         pygame.draw.rect(self.surface, NUMBER if not row.paused else DIM, badge, border_radius=max(2, side // 8))
         badge_text = str(row.counter_id)
-        size = self.fonts.fit_size(badge_text, True, round(side * 0.62), side - max(2, side // 8), 6)
+        size = fit_width(self.fonts, badge_text, side - max(2, side // 8), round(side * 0.62), 6, bold=True)
         self._text(name, badge_text, size, True, NUMBER_ON_LIGHT, centerx=badge.centerx, centery=badge.centery)
 
         name_w = serving_x - name_x - pad
         if compact:
-            size = self.fonts.fit_size(row.name, True, round(rect.height * 0.42), name_w, round(rect.height * 0.3))
-            self._text(name, self.fonts.ellipsize(row.name, size, True, name_w), size, True, text_color,
+            size = fit_width(self.fonts, row.name, name_w, round(rect.height * 0.42), round(rect.height * 0.3),
+                             bold=True)
+            self._text(name, ellipsize(row.name, name_w, self.fonts.measure(size, True)), size, True, text_color,
                        left=name_x, centery=rect.centery)
         else:
             # One size for every row's name (from the row height), so the table reads evenly; long names wrap.
-            size, lines = self.fonts.fit_lines(row.name, True, min(self._px(42), round(rect.height * 0.29)), name_w,
-                                               rect.height - 2 * pad, 2, self._px(18), prefer_one_line=False)
+            size, lines = fit_lines(self.fonts, row.name, name_w, rect.height - 2 * pad,
+                                    min(self._px(42), round(rect.height * 0.29)), self._px(18), bold=True, max_lines=2)
             line_h = self.fonts.font(size, True).get_linesize()
             top = rect.centery - line_h * len(lines) // 2
             for i, line in enumerate(lines):
@@ -553,8 +454,8 @@ class TvRenderer:
         serving = str(row.serving) if row.serving is not None else "—"
         # Room for the pill a called number sits on.
         serving_w = next_x - serving_x - 2 * pad - self._px(32)
-        size = self.fonts.fit_size(serving, True, min(self._px(92), round(rect.height * (0.72 if compact else 0.62))),
-                                   serving_w, 8)
+        size = fit_width(self.fonts, serving, serving_w,
+                         min(self._px(92), round(rect.height * (0.72 if compact else 0.62))), 8, bold=True)
         color = DIM if row.paused else (NUMBER if row.serving is not None else MUTED)
         if row.called:
             pill = pygame.Rect(serving_x + pad - self._px(8), 0, self.fonts.width(serving, size, True) + self._px(32),
@@ -591,8 +492,8 @@ class TvRenderer:
         waiting_h = self.fonts.font(waiting_size, False).get_height()
         top = rect.centery - (number_h + waiting_h) // 2
         self._text(name, shown or "—", size, True, TEXT if shown else MUTED, left=box.left, top=top)
-        self._text(name, self.fonts.ellipsize(waiting, waiting_size, False, next_w), waiting_size, False, MUTED,
-                   left=box.left, top=top + number_h)
+        self._text(name, ellipsize(waiting, next_w, self.fonts.measure(waiting_size, False)), waiting_size, False,
+                   MUTED, left=box.left, top=top + number_h)
 
     def _paint_paused_line(self, name: str, box: pygame.Rect, row: CounterRow) -> None:
         size = round(box.height * 0.55)
@@ -600,8 +501,8 @@ class TvRenderer:
         room = box.right - drawn.right - self._px(12)
         if row.reason and room > self._px(40):
             reason_size = round(size * 0.8)
-            self._text(name, self.fonts.ellipsize(row.reason, reason_size, False, room), reason_size, False, MUTED,
-                       left=drawn.right + self._px(12), centery=box.centery)
+            self._text(name, ellipsize(row.reason, room, self.fonts.measure(reason_size, False)), reason_size, False,
+                       MUTED, left=drawn.right + self._px(12), centery=box.centery)
 
     def _paint_paused(self, name: str, box: pygame.Rect, row: CounterRow) -> None:
         size = min(self._px(44), round(box.height * 0.42))
@@ -609,8 +510,8 @@ class TvRenderer:
         reason_lines: list[str] = []
         reason_size = min(self._px(28), round(box.height * 0.24))
         if row.reason:
-            reason_size, reason_lines = self.fonts.fit_lines(row.reason, False, reason_size, box.width,
-                                                             box.height - title_h, 2, self._px(14))
+            reason_size, reason_lines = fit_lines(self.fonts, row.reason, box.width, box.height - title_h, reason_size,
+                                                  self._px(14), max_lines=2, one_line=ONE_LINE)
         reason_h = self.fonts.font(reason_size, False).get_linesize()
         top = box.centery - (title_h + reason_h * len(reason_lines)) // 2
         self._text(name, PAUSED_TEXT, size, True, PAUSED, left=box.left, top=top)
@@ -641,7 +542,7 @@ class TvRenderer:
 
     def _paint_banner(self, name: str, rect: pygame.Rect, banners: tuple[Banner, ...], key: Any) -> None:
         if not banners:
-            size = self.fonts.fit_size(FOOTER_TEXT, False, self._px(34), rect.width - self._px(80), self._px(16))
+            size = fit_width(self.fonts, FOOTER_TEXT, rect.width - self._px(80), self._px(34), self._px(16), bold=False)
             self._text(name, FOOTER_TEXT, size, False, MUTED, centerx=rect.centerx, centery=rect.centery)
             return
         top_priority = banners[0].priority

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from protocol import messages as m
@@ -16,7 +16,7 @@ from protocol.client import HubState, apply_message
 
 SITE_NAME = "Trung tâm Phục vụ hành chính công tỉnh"
 # 14:05:09 in Hà Nội: an afternoon in the hall.
-SAMPLE_NOW = datetime(2025, 11, 25, 7, 5, 9, tzinfo=timezone.utc)
+SAMPLE_NOW = datetime(2025, 11, 25, 7, 5, 9, tzinfo=UTC)
 
 COUNTERS = (
     (1, "Văn phòng đăng ký đất đai"),
@@ -61,11 +61,13 @@ def sample_state(now: datetime = SAMPLE_NOW, *, calls_ago: tuple[float, ...] = (
         else:
             current = base + 12 + counter_id
             rows.append(_counter(counter_id, name, current, [current + 1, current + 2, current + 3], 7))
-    called = [row for row in rows if row.current_number is not None and row.status == "active"]
+    called = [(row, row.current_number) for row in rows if row.current_number is not None and row.status == "active"]
+    # Fewer calls than called counters: the counters called longest ago are left out.
     recent = [
-        m.CallRecord(ticket_number=row.current_number, counter_id=row.counter_id, counter_name=row.counter_name,
+        m.CallRecord(ticket_number=number, counter_id=row.counter_id, counter_name=row.counter_name,
                      announcement_text="", timestamp=m.utc_timestamp(now - timedelta(seconds=ago)))
-        for ago, row in zip(calls_ago, [called[1], called[0], *called[2:]] if len(called) > 1 else called)
+        for ago, (row, number) in zip(calls_ago, [called[1], called[0], *called[2:]] if len(called) > 1 else called,
+                                      strict=False)
     ]
     notices = [
         m.AnnouncementOutPayload(message=message, priority=priority, duration=600, target_displays=[],
@@ -85,13 +87,14 @@ def write_screenshots(directory: Path) -> list[Path]:
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
     import pygame
 
-    from tv_node.fonts import find_fonts
-    from tv_node.render import FontBook, TvRenderer
+    from display.fonts import find_fonts
+    from display.text_cache import TextCache
+    from tv_node.render import TvRenderer
     from tv_node.view import build_view
 
     pygame.display.init()
     pygame.display.set_mode((64, 64))
-    fonts = FontBook(find_fonts())
+    fonts = TextCache(find_fonts())
     scenes = {
         "call": (sample_state(), 0.6),
         "call-flash": (sample_state(calls_ago=(0.2, 5.0)), 0.0),

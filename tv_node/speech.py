@@ -10,13 +10,15 @@ synthesizes on the pygame frame loop or the hub client's asyncio loop.
 :class:`AnnouncerSpeaker` is the real one; :class:`RecordingSpeaker` records
 what it was asked, for tests that are about the screen.
 
-The spoken sentence follows the hub's ``announcement_text``. When that text
-is the phrase cache's template filled in with the call (the usual case), the
-call is spoken from cached pieces (fast). A site with its own template is
-recognised from its first call: the template is recovered from the text, and
-a phrase cache for it replaces the default one, warmed with the counter names,
-so later calls are fast too. Until then (or if the text cannot be matched)
-the text itself is spoken, its numbers read in Vietnamese words.
+The spoken sentence follows the site's announcement template, which the hub
+sends in every SNAPSHOT (``announcement_template``): :meth:`Speaker.prewarm`
+gets it with the counter names, a phrase cache for it replaces the one in use
+when it differs, and its fixed words, the counter names and the number words
+are synthesized ahead. A call whose ``announcement_text`` is that template
+filled in (always, from a hub that sent it) is then joined from cached pieces
+and starts at once. A text that does not match (a template the phrase cache
+cannot use, a hub that changed it since) is spoken as it is, its numbers read
+in Vietnamese words.
 """
 
 from __future__ import annotations
@@ -25,12 +27,17 @@ import logging
 import os
 import threading
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from protocol import messages as m
+
+if TYPE_CHECKING:
+    from audio import PhraseCache
+    from audio.engines import SpeechEngine
 
 log = logging.getLogger("qms.tv.speech")
 
@@ -39,8 +46,8 @@ class Speaker(Protocol):
     def start(self) -> None:
         """Open the audio output; never raises for want of audio."""
 
-    def prewarm(self, counter_names: Sequence[str]) -> None:
-        """Prepare the speech of these counter names ahead (returns at once)."""
+    def prewarm(self, counter_names: Sequence[str], template: str) -> None:
+        """Prepare the speech of calls to these counters with the site's template ahead (returns at once)."""
 
     def announce(self, call: m.TicketAnnouncementPayload, arrived_at: float) -> None:
         """Queue the spoken call (returns at once); ``arrived_at`` is ``time.monotonic()`` at arrival."""
@@ -57,12 +64,14 @@ class RecordingSpeaker:
     stopped: bool = False
     announced: list[m.TicketAnnouncementPayload] = field(default_factory=list)
     prewarmed: list[tuple[str, ...]] = field(default_factory=list)
+    templates: list[str] = field(default_factory=list)
 
     def start(self) -> None:
         self.started = True
 
-    def prewarm(self, counter_names: Sequence[str]) -> None:
+    def prewarm(self, counter_names: Sequence[str], template: str) -> None:
         self.prewarmed.append(tuple(counter_names))
+        self.templates.append(template)
 
     def announce(self, call: m.TicketAnnouncementPayload, arrived_at: float) -> None:
         self.announced.append(call)
@@ -71,24 +80,8 @@ class RecordingSpeaker:
         self.stopped = True
 
 
-def template_of(text: str, number: int, counter_name: str, counter_id: int) -> str | None:
-    """The hub's template behind one announcement, or None when the text does not show it unambiguously.
-
-    "Mời khách hàng số 105 đến quầy Tư pháp" with 105 and "Tư pháp" gives
-    "Mời khách hàng số {number} đến quầy {counter_name}".
-    """
-    if not text or text.count(str(number)) != 1:
-        return None
-    template = text.replace("{", "{{").replace("}", "}}")
-    if counter_name and counter_name in template:
-        if template.count(counter_name) != 1 or str(number) in counter_name:
-            return None
-        template = template.replace(counter_name, "{counter_name}")
-    template = template.replace(str(number), "{number}")
-    if str(counter_id) in template.replace("{number}", "").replace("{counter_name}", ""):
-        # A bare counter id could be {counter_id} or a digit of the fixed text: say the text as it is.
-        return None
-    return template
+def _words(text: str) -> list[str]:
+    return unicodedata.normalize("NFC", text).split()
 
 
 def default_cache_dir() -> Path:
@@ -104,8 +97,8 @@ class AnnouncerSpeaker:
     """The audio package's Announcer and PhraseCache behind the :class:`Speaker` seam."""
 
     def __init__(self, voice: str = "espeak", *, dialect: str = "standard", repeat: int = 2, chime: bool = True,
-                 volume: float = 1.0, cache_dir: str | os.PathLike | None = None, engine=None,
-                 **announcer_options):
+                 volume: float = 1.0, cache_dir: str | os.PathLike[str] | None = None,
+                 engine: SpeechEngine | None = None, **announcer_options: Any):
         """``voice`` is the ``[tv] voice`` setting; ``engine`` (an audio SpeechEngine) replaces it when given."""
         from audio import Announcer, PhraseCache, engine_from_setting, style_for_dialect
 
@@ -114,10 +107,11 @@ class AnnouncerSpeaker:
         # Loads a piper voice (seconds on a Pi): at start-up, before the first frame.
         self.engine = engine if engine is not None else engine_from_setting(voice, dialect=dialect)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-        self.phrases = PhraseCache(self.engine, style=self.style, cache_dir=self.cache_dir)
+        # The protocol's default template until the hub's SNAPSHOT says the site's.
+        self.phrases = PhraseCache(self.engine, m.DEFAULT_ANNOUNCEMENT_TEMPLATE, style=self.style,
+                                   cache_dir=self.cache_dir)
         self.announcer = Announcer(self.phrases, repeat=max(1, repeat), chime=chime,
                                    volume=max(0.0, min(1.0, volume)), **announcer_options)
-        self._counter_names: tuple[str, ...] = ()
         self._lock = threading.Lock()
 
     def describe(self) -> str:
@@ -127,10 +121,26 @@ class AnnouncerSpeaker:
         if not self.announcer.start():
             log.error("speech: no audio output (%s); calls will be shown, not heard", self.announcer.silent_reason)
 
-    def prewarm(self, counter_names: Sequence[str]) -> None:
-        self._counter_names = tuple(counter_names)
+    def prewarm(self, counter_names: Sequence[str], template: str) -> None:
+        """Use the site's ``template`` from now on and synthesize its pieces and ``counter_names`` in the background.
+
+        A template the phrase cache cannot use is logged and the one in use is
+        kept: calls then do not match it and are spoken as the hub wrote them.
+        """
+        with self._lock:
+            phrases = self.phrases
+            if unicodedata.normalize("NFC", template) != phrases.template.template:
+                try:
+                    phrases = self._PhraseCache(self.engine, template, style=self.style, cache_dir=self.cache_dir)
+                except ValueError as error:
+                    log.warning("speech: cannot use the site's announcement template %r: %s", template, error)
+                else:
+                    log.info("speech: the site's announcement template is %r", template)
+                    self.phrases = phrases
+                    # The worker reads announcer.phrases per request: the next call uses the new pieces.
+                    self.announcer.phrases = phrases
         # A background thread of the phrase cache does the synthesis; pieces already cached are skipped.
-        self.phrases.warm_up(self._counter_names)
+        phrases.warm_up(tuple(counter_names))
 
     def announce(self, call: m.TicketAnnouncementPayload, arrived_at: float | None = None) -> None:
         arrived_at = time.monotonic() if arrived_at is None else arrived_at
@@ -139,39 +149,18 @@ class AnnouncerSpeaker:
             self.announcer.announce_call(call.ticket_number, call.counter_name, call.counter_id,
                                          arrived_at=arrived_at)
             return
-        template = template_of(text, call.ticket_number, call.counter_name, call.counter_id)
-        if template is not None:
-            self._adopt_template(template)
-            if self._matches(self.phrases, call):
-                self.announcer.announce_call(call.ticket_number, call.counter_name, call.counter_id,
-                                             arrived_at=arrived_at)
-                return
-        # Not a template we can rebuild: the hub's text as it is (its numbers still read in words).
+        # Not the site's template filled in: the hub's text as it is (its numbers still read in words).
         log.info("speech: speaking the hub's text as is: %r", text)
         self.announcer.announce(text, arrived_at=arrived_at)
 
-    def _matches(self, phrases, call: m.TicketAnnouncementPayload) -> bool:
+    @staticmethod
+    def _matches(phrases: PhraseCache, call: m.TicketAnnouncementPayload) -> bool:
         try:
             expected = phrases.template.template.format(
                 number=call.ticket_number, counter_name=call.counter_name, counter_id=call.counter_id)
         except (KeyError, ValueError, IndexError):
             return False
-        return " ".join(expected.split()) == " ".join(call.announcement_text.split())
-
-    def _adopt_template(self, template: str) -> None:
-        with self._lock:
-            if self.phrases.template.template == template:
-                return
-            try:
-                phrases = self._PhraseCache(self.engine, template, style=self.style, cache_dir=self.cache_dir)
-            except ValueError as error:
-                log.warning("speech: cannot use the site's announcement template %r: %s", template, error)
-                return
-            log.info("speech: the site's announcement template is %r", template)
-            self.phrases = phrases
-            # The worker reads announcer.phrases per request: the next call uses the new pieces.
-            self.announcer.phrases = phrases
-            phrases.warm_up(self._counter_names)
+        return _words(expected) == _words(call.announcement_text)
 
     def stop(self) -> None:
         self.announcer.stop()

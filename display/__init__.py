@@ -1,0 +1,13 @@
+"""What every pygame node (kiosk, hall TV, counter display) needs to put Vietnamese text on a screen.
+
+* :mod:`display.vietnamese` -- the Vietnamese letters, and the normal form (NFC) text is drawn in.
+* :mod:`display.fonts` -- finds a TrueType font that has a glyph for every Vietnamese letter.
+* :mod:`display.wrap` -- balanced word wrap and ellipsis, for any ruler (pygame or Pillow).
+* :mod:`display.fit` -- the largest type size at which a text fits a box.
+* :mod:`display.text_cache` -- pygame fonts and rendered text, cached and bounded.
+* :mod:`display.rotation` -- an upright canvas turned onto a screen mounted sideways, and taps turned back.
+
+Nothing is imported here: :mod:`display.wrap` and :mod:`display.fit` serve the
+kiosk's Pillow ticket too, and only :mod:`display.text_cache` loads pygame when
+imported (:mod:`display.fonts` and :mod:`display.rotation` load it when used).
+"""

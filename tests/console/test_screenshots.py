@@ -1,0 +1,120 @@
+"""Every console page in a busy hall, at desktop (1366x768) and phone (390x844) widths.
+
+The screenshots are kept under test-artifacts/console/ (git-ignored). With
+QMS_UPDATE_SCREENSHOTS=1 they are also copied to docs/screenshots/, which is
+how the pictures in docs/console.md are made:
+
+    QMS_UPDATE_SCREENSHOTS=1 .venv/bin/python -m pytest tests/console/test_screenshots.py
+
+Each page must fit the phone's width (no sideways scrolling) and show its key
+Vietnamese text; the pictures are for people to look at.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from datetime import UTC, datetime, timedelta
+
+from selenium.webdriver.common.keys import Keys
+from support.browser import (
+    DESKTOP,
+    PHONE,
+    ROOT,
+    admin_page,
+    hall_with,
+    issue,
+    officer_page,
+)
+
+from hub.clock import ManualClock
+from hub.site_config import AlertThresholds
+
+DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
+
+
+async def test_screenshots_of_every_page_in_a_busy_hall(tmp_path, browser):
+    # The hub's clock is moved by hand so the morning's waits and service times look like a real one.
+    clock = ManualClock(datetime.now(UTC) - timedelta(minutes=95))
+    hall = await hall_with(tmp_path, clock=clock, alerts=AlertThresholds(high_queue=5))
+    try:
+        kiosks = [await hall.client("kiosk", client_id=f"kiosk-0{i}", location="Sảnh chính") for i in (1, 2)]
+        await hall.client("tv", client_id="tv-sanh-1", location="Sảnh chính")
+        await hall.client("tv", client_id="tv-sanh-2", location="Khu chờ tầng 2")
+        tickets: dict[int, list[dict]] = {}
+        wanted = {1: 7, 2: 4, 3: 2, 4: 3}
+        for round_number in range(max(wanted.values())):
+            for counter_id, count in wanted.items():
+                if round_number < count:
+                    ticket = await issue(kiosks[round_number % 2], counter_id, f"c{counter_id}-{round_number}")
+                    tickets.setdefault(counter_id, []).append(ticket)
+            clock.advance(minutes=3)
+        for counter_id, calls in ((2, 2), (3, 1)):
+            other = await hall.client("officer", counter_id=counter_id, client_id=f"officer-c{counter_id}-ws",
+                                      location=f"counter-{counter_id}")
+            for _ in range(calls):
+                await other.send("CALL_TICKET", {"counter_id": counter_id})
+                await other.expect("CALL_TICKET")
+                clock.advance(minutes=6)
+        clock.advance(minutes=20)
+
+        shots = []
+        # The officer at counter 1, having served one citizen and called the next.
+        officer = await officer_page(browser, hall)
+        await officer.click("#call-next")
+        await officer.wait_text("#current-number", "1")
+        clock.advance(minutes=7)
+        await officer.keys(Keys.SPACE)
+        await officer.wait_text("#current-number", "2")
+        await officer.wait_text("#waiting-count", "5")
+        await officer.js("document.activeElement.blur()")
+        for name, size in (("officer-desktop", DESKTOP), ("officer-phone", PHONE)):
+            shots.append(await officer.screenshot(name, size))
+
+        # The admin: counter 4 paused for lunch, an announcement on the TVs, the alert about counter 1.
+        admin = await admin_page(browser, hall)
+        await admin.click("[data-counter-id='4'] .counter-pause")
+        await admin.click("#pause-dialog [data-reason='Nghỉ trưa']")
+        await admin.click("#pause-confirm")
+        await admin.wait_text("[data-counter-id='4']", "Lý do: Nghỉ trưa")
+        await admin.fill("#announce-message", "Từ 11:30 đến 13:00 quầy Bảo hiểm xã hội nghỉ trưa. "
+                                              "Quý khách vui lòng quay lại sau 13:00.")
+        await admin.fill("#announce-duration", "3600")
+        await admin.click("#announce-send")
+        await admin.wait_text("#announcements", "nghỉ trưa")
+        await admin.wait_text("#alerts", "vượt ngưỡng 5")
+        await admin.wait_text("#ticket-count", "16")
+        await admin.wait_text("#stat-total", "16")
+        await admin.js("window.scrollTo(0, 0); document.activeElement.blur()")
+        for name, size in (("admin-desktop", DESKTOP), ("admin-phone", PHONE)):
+            shots.append(await admin.screenshot(name, size))
+
+        # The login screen.
+        login = await browser.open(hall, "/officer")
+        await login.wait_visible("#login-form")
+        await login.fill("#login-username", "canbo1")
+        for name, size in (("login-desktop", DESKTOP), ("login-phone", PHONE)):
+            shots.append(await login.screenshot(name, size, full_page=False))
+
+        # A citizen's phone: waiting with people ahead, then called; and a code that is not (or no longer) valid.
+        citizen = await browser.open(hall, f"/t/{tickets[1][5]['ticket_code']}")
+        await citizen.wait_text("#ticket-status", "Còn 3 người trước bạn")
+        for name, size in (("ticket-waiting-phone", PHONE), ("ticket-waiting-desktop", DESKTOP)):
+            shots.append(await citizen.screenshot(name, size, full_page=False))
+        await citizen.goto(f"/t/{tickets[2][1]['ticket_code']}")
+        await citizen.wait_text("#ticket-status", "Mời bạn đến quầy 2")
+        shots.append(await citizen.screenshot("ticket-called-phone", PHONE, full_page=False))
+        await citizen.goto("/t/KhongCoVeNay123")
+        await citizen.wait_text("body", "Không tìm thấy vé")
+        shots.append(await citizen.screenshot("ticket-missing-phone", PHONE, full_page=False))
+
+        for page in (officer, admin, login):
+            assert await page.console_problems() == []
+        assert all(shot.stat().st_size > 10_000 for shot in shots)
+        if os.environ.get("QMS_UPDATE_SCREENSHOTS") == "1":
+            DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+            for shot in shots:
+                shutil.copyfile(shot, DOCS_SCREENSHOTS / shot.name)
+    finally:
+        await hall.close_all()
+        await hall.hub.stop()

@@ -1,1 +1,0 @@
-"""Voice models the tests build themselves (nothing is downloaded)."""
