@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from msgspec import Struct
 
-from hub.alerts import Alert, AlertRules, CounterLook
+from hub.alerts import Alert, AlertRules, CounterLook, QueueLook
 from hub.clock import Clock
 from hub.event_log import log_event
 from hub.queue_state import CounterRuntime, HallQueue
@@ -23,7 +23,13 @@ RECENT_ALERTS_KEPT = 50
 
 
 def look(runtime: CounterRuntime) -> CounterLook:
-    return CounterLook(runtime.config.id, runtime.config.name, runtime.status, len(runtime.waiting))
+    return CounterLook(runtime.config.id, runtime.config.name, runtime.status)
+
+
+def queue_look(queue: HallQueue, queue_id: int) -> QueueLook:
+    serving = queue.site.counters_serving(queue_id)
+    return QueueLook(queue_id, queue.queues[queue_id].config.name, queue.queues[queue_id].waiting_count,
+                     tuple(c.id for c in serving), tuple(c.number for c in serving))
 
 
 class AlertFeed:
@@ -46,9 +52,10 @@ class AlertFeed:
     def system_error(self, text: str) -> None:
         self.raise_alert(Alert("system_error", None, text, "critical"))
 
-    def check_queue_length(self, queue: HallQueue, counter_id: int) -> None:
-        self.raise_alert(self.rules.queue_length(look(queue.counters[counter_id])))
+    def check_queue_length(self, queue: HallQueue, queue_id: int) -> None:
+        self.raise_alert(self.rules.queue_length(queue_look(queue, queue_id)))
 
     def check_unattended(self, queue: HallQueue) -> None:
-        for alert in self.rules.counters_unattended(map(look, queue.counters.values()), self._clock.now()):
+        looks = [look(runtime) for runtime in queue.counters.values()]
+        for alert in self.rules.counters_unattended(looks, self._clock.now()):
             self.raise_alert(alert)

@@ -1,7 +1,7 @@
 """When admins get a SYSTEM_ALERT: the rules, with no I/O.
 
 Officer presence (a counter open with no officer connected for too long), a
-long queue, and device problems, each alerted once until it clears, so a
+long queue (per queue, however many counters serve it), and device problems, each alerted once until it clears, so a
 device that re-reports after reconnecting or a queue that stays long does not
 repeat the alert. Every method takes the moment it acts at and returns the
 alerts to raise; the hub sends them.
@@ -34,7 +34,17 @@ class CounterLook:
     counter_id: int
     name: str
     status: str
+
+
+@dataclass(frozen=True)
+class QueueLook:
+    """What the rules need to know of a queue: its length and the counters (by number) that serve it."""
+
+    queue_id: int
+    name: str
     waiting: int
+    counter_ids: tuple[int, ...]
+    counter_numbers: tuple[int, ...]
 
 
 class AlertRules:
@@ -91,16 +101,21 @@ class AlertRules:
 
     # --- queue length --------------------------------------------------------------------
 
-    def queue_length(self, counter: CounterLook) -> Alert | None:
-        """An alert when the queue first grows past the threshold; quiet again once it is back under."""
+    def queue_length(self, queue: QueueLook) -> Alert | None:
+        """An alert when a queue first grows past the threshold; quiet again once it is back under.
+
+        One alert per queue, however many counters serve it; its ``counter_id`` is the queue's
+        first counter (a seed console shows an alert by counter).
+        """
         threshold = self.thresholds.high_queue
-        if counter.waiting > threshold and counter.counter_id not in self._high_queue_alerted:
-            self._high_queue_alerted.add(counter.counter_id)
-            return Alert("high_queue", counter.counter_id,
-                         f"Quầy {counter.counter_id} ({counter.name}) có {counter.waiting} người chờ, "
+        if queue.waiting > threshold and queue.queue_id not in self._high_queue_alerted:
+            self._high_queue_alerted.add(queue.queue_id)
+            counters = ", ".join(map(str, queue.counter_numbers))
+            return Alert("high_queue", queue.counter_ids[0] if queue.counter_ids else None,
+                         f"Hàng chờ {queue.name} (quầy {counters}) có {queue.waiting} người chờ, "
                          f"vượt ngưỡng {threshold}", "warning")
-        if counter.waiting <= threshold:
-            self._high_queue_alerted.discard(counter.counter_id)
+        if queue.waiting <= threshold:
+            self._high_queue_alerted.discard(queue.queue_id)
         return None
 
     def day_rolled(self) -> None:

@@ -44,6 +44,16 @@ class AuditTrail:
         """An event with no state change of its own: logged now, written to the audit table soon."""
         self.commit(self.entry(session, action, detail))
 
+    def hall_event(self, kind: str, *, actor: str, counter_id: int | None = None,
+                   detail: dict[str, Any] | None = None) -> None:
+        """An event of the hall's history that changes nothing else (an officer logging in or out): written
+        to the ``events`` table soon, which the reports and the province's database read."""
+        store = self.store
+        if store is not None:
+            at = self._clock.now()
+            self._tasks.spawn(store.run(lambda conn: db.write_event(conn, at, kind, actor=actor, counter_id=counter_id,
+                                                                     detail=detail)))
+
     def commit(self, entry: db.AuditEntry) -> None:
         """Log an entry built earlier now, and write it to the audit table soon."""
         self.log(entry)

@@ -55,5 +55,11 @@ class ManualClock:
         self._now = moment
 
     def advance(self, **delta: float) -> datetime:
+        """Time passes: both readings move on."""
         self.set(self._now + timedelta(**delta))
+        return self._now
+
+    def step(self, **delta: float) -> datetime:
+        """The wall clock is stepped (NTP putting a Pi's clock right), forward or back; monotonic stays."""
+        self._now += timedelta(**delta)
         return self._now

@@ -59,10 +59,21 @@ class HubMetrics:
             errors.add_metric([code], count)
         yield errors
         if hub.queue is not None:
-            waiting = GaugeMetricFamily("qms_waiting_tickets", "Tickets waiting by counter", labels=["counter_id"])
-            for counter_id, runtime in hub.queue.counters.items():
-                waiting.add_metric([str(counter_id)], len(runtime.waiting))
+            waiting = GaugeMetricFamily("qms_waiting_tickets", "Tickets waiting by queue", labels=["queue_id"])
+            for queue_id, line in hub.queue.queues.items():
+                waiting.add_metric([str(queue_id)], line.waiting_count)
             yield waiting
         if hub.store is not None:
             yield CounterMetricFamily("qms_store_commits", "Database transactions committed", value=hub.store.commits)
             yield GaugeMetricFamily("qms_store_healthy", "1 if the last commit succeeded", value=int(hub.store.healthy))
+        shipper = hub.shipper
+        if shipper is not None and shipper.status.enabled:
+            status = shipper.status
+            yield GaugeMetricFamily("qms_central_pending_events", "Events not yet confirmed by the province's database",
+                                    value=status.pending_events)
+            yield GaugeMetricFamily("qms_central_lag_seconds", "Age of the oldest event not yet shipped",
+                                    value=status.lag_seconds(hub.clock.now()))
+            yield CounterMetricFamily("qms_central_shipped_events", "Events shipped since the hub started",
+                                      value=status.shipped_events)
+            yield CounterMetricFamily("qms_central_failures", "Failed shipping attempts since the hub started",
+                                      value=status.failures)

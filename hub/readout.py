@@ -13,8 +13,10 @@ from hub.auth import TokenAuthority
 from hub.clock import Clock
 from hub.queue_state import HallQueue
 from hub.sessions import ClientRegistry
+from hub.shipping import Shipper
 from hub.site_config import SiteConfig
 from hub.store import Store
+from hub.token_registry import TokenRegistry
 
 
 class HubReadout(Protocol):
@@ -24,3 +26,5 @@ class HubReadout(Protocol):
     clients: ClientRegistry
     queue: HallQueue | None
     store: Store | None
+    shipper: Shipper | None
+    token_registry: TokenRegistry

@@ -8,7 +8,8 @@ Frames of one connection are handled in order; connections run
 concurrently. The parts (Mopidy's core is the model: one controller per concern):
 
 * ``sessions``: connections and the client registry; ``registration``: REGISTER_CLIENT and leaving;
-* ``session_auth``: AUTH and LOGIN, with the login back-off;
+* ``session_auth``: AUTH and LOGIN, with the login back-off; ``token_registry``: which tokens still count;
+* ``connection_gate``: connections per address, per token and before AUTH; ``ticket_limit``: tickets per token;
 * ``views``: every outbound message, built from the state (pure); ``delivery``: sending them;
 * ``alerts``: when admins get a SYSTEM_ALERT (pure rules); ``alert_feed``: sending and keeping them;
 * ``announcements``: ANNOUNCEMENT on the TVs; ``stats_feed``: the throttled STATS_UPDATE;
@@ -35,27 +36,37 @@ from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from appliance import sd_notify
-from hub import metrics, views
+from hub import accept_log, metrics, people, views
 from hub import store as db
 from hub.alert_feed import AlertFeed
-from hub.alerts import AlertRules
+from hub.alerts import Alert, AlertRules
 from hub.announcements import AnnouncementBoard
 from hub.audit import AuditTrail
 from hub.auth import TokenAuthority
 from hub.background import BackgroundTasks
+from hub.backup import DailyBackup, backup_directory
 from hub.clock import Clock, SystemClock
-from hub.delivery import Delivery
+from hub.connection_gate import ConnectionGate, ConnectionLimits
+from hub.database_check import DataDirLock, open_data_dir
+from hub.day_clock import DayClock
+from hub.day_gate import DayGate
+from hub.delivery import Delivery, Plan
 from hub.event_log import log_event
+from hub.handshake import forget_handshake
 from hub.http_gate import HttpGate
 from hub.permissions import check as permission_problem
-from hub.queue_state import HallQueue, QueueError
+from hub.queue_state import Change, HallQueue, QueueError
 from hub.rate_limit import TokenBucket
+from hub.ratings import RatingDesk
 from hub.registration import Registration
 from hub.restore import restore_hall
 from hub.session_auth import SessionAuth
 from hub.sessions import ClientRegistry, Session, peer_of
+from hub.shipping import Shipper
 from hub.site_config import SiteConfig
 from hub.stats_feed import StatsThrottle
+from hub.ticket_limit import TicketLimiter, ticket_keys
+from hub.token_registry import TokenRegistry
 from protocol import messages as m
 
 __version__ = "0.1.0"
@@ -63,6 +74,8 @@ __version__ = "0.1.0"
 log = logging.getLogger("qms.hub")
 
 RECENT_CALLS_KEPT = 20
+TICKETS_TOO_FAST = ("Quá nhiều yêu cầu lấy số, xin chờ một lát rồi thử lại "
+                    "(too many ticket requests from this kiosk or token: wait a moment)")
 
 
 @dataclass
@@ -78,6 +91,9 @@ class HubOptions:
     close_timeout: float = 5.0
     # Browser Origins allowed besides the hub's own (from the site file).
     allowed_origins: tuple[str, ...] = ()
+    # How often the shipping to the province looks for new events, and how long it waits after a failure.
+    shipping_poll: float = 2.0
+    shipping_retry: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
 class Hub:
@@ -94,31 +110,59 @@ class Hub:
         self.delivery = Delivery(self.metrics)
         self.background = BackgroundTasks()
         self.audit = AuditTrail(self.clock, self.background)
-        self.session_auth = SessionAuth(self.tokens, self.clock, self.audit, self.send, self.error)
+        limits = site.rate_limit
+        # Sockets are counted from the moment they are accepted (per address, per token, not yet authenticated).
+        self.gate = ConnectionGate(ConnectionLimits(limits.connections_per_address, limits.connections_per_token,
+                                                    limits.unauthenticated_connections), self.clock.monotonic)
+        accept_log.install()  # asyncio's "out of system resource" once a minute, not once per accept
+
+        def close_for(session: Session, code: int, text: str) -> None:
+            self.close(session, code, text, reason="manual_disconnect")
+
+        self.token_registry = TokenRegistry(self.clock, lambda: self.store, lambda: self.clients.sessions.values(),
+                                            close_for, self.background.spawn)
+        self.session_auth = SessionAuth(self.tokens, self.clock, self.audit, self.send, self.error,
+                                        registry=self.token_registry, gate=self.gate, clients=self.clients,
+                                        close=close_for)
+        self.ticket_limit = TicketLimiter(limits.tickets_per_minute, limits.ticket_burst)
         self.alerts = AlertFeed(AlertRules(site.alerts, (c.id for c in site.counters), self.clock.now()), self.clock,
                                 self.to_admins)
         self.stats_feed = StatsThrottle(site.stats_interval, self.clock, self._send_stats)
         self.http = HttpGate(self, self.metrics, (*self.options.allowed_origins, *site.allowed_origins),
-                             version=__version__)
+                             version=__version__, host_names=(*site.host_names, self.options.host),
+                             urls=(site.public_url,) if site.public_url else ())
         self.registration = Registration(
             site=site, clock=self.clock, clients=self.clients, alert_rules=self.alerts.rules, audit=self.audit,
             delivery=self.delivery, version=__version__, queue=self._live_queue, snapshot=self.snapshot,
             close=self.close, refuse=self.error, to_admins=self.to_admins)
         self.board = AnnouncementBoard(self.clock, self.clients, self.delivery, self.audit)
+        self.ratings = RatingDesk(self.clock, self.clients, self.delivery, self.audit)
         self.recent_calls: deque[m.CallRecord] = deque(maxlen=RECENT_CALLS_KEPT)
         self.store: db.Store | None = None
         self.queue: HallQueue | None = None
         self.started_at: datetime | None = None
         self._server: Server | None = None
         self._tick_task: asyncio.Task[None] | None = None
-        self._pending_tickets: dict[int, asyncio.Future[Any]] = {}
+        # Ticket requests being saved, by (kiosk, request_id): a retry meanwhile waits for the same ticket.
+        self._pending_requests: dict[tuple[str | None, str], asyncio.Future[None]] = {}
+        self._counter_locks: dict[int, asyncio.Lock] = {}
+        self.day_gate = DayGate()
+        self.day_clock = DayClock()
+        # Held while the hub runs (a restore waits for it); the daily backup, planned once the store is open.
+        self._data_lock: DataDirLock | None = None
+        self.daily_backup: DailyBackup | None = None
+        self.shipper: Shipper | None = None
         self._handlers: dict[type, Callable[[Session, Any], Awaitable[None]]] = {
             m.RegisterClient: self.registration.register,
             m.TicketRequest: self._on_ticket_request,
             m.CallTicket: self._on_call_ticket,
+            m.TicketAction: self._on_ticket_action,
             m.CounterStatusChange: self._on_counter_status_change,
             m.Announcement: self.board.on_announcement,
+            m.Rating: self.ratings.on_rating,
             m.DeviceStatus: self._on_device_status,
+            **people.handlers(site, self.clock, self.clients, self.audit, self.send, self.error, self.close,
+                              store=lambda: self.store),
         }
 
     # --- lifecycle -------------------------------------------------------------
@@ -126,15 +170,26 @@ class Hub:
     async def start(self) -> None:
         now = self.clock.now()
         self.started_at = now
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # Refuses (DatabaseRefused) a database that is not ours or is damaged, and a folder it cannot write.
+        self._data_lock = open_data_dir(self.data_dir, self.site.site_name)
         self.store = db.Store(self.data_dir / "qms.db")
-        self.audit.store = self.session_auth.store = self.board.store = self.store
-        self.queue = self._load_state(now)
+        self.store.run_sync(lambda conn: db.record_site(conn, self.site.site_name))
+        self.daily_backup = DailyBackup(self.store.path, backup_directory(self.site.backup, self.data_dir),
+                                        self.site.backup, self.site.tz, self.clock, self.background,
+                                        self.alerts.system_error)
+        self.daily_backup.start()
+        self.shipper = Shipper(self.site, self.store, self.clock, lambda text, severity: self.alerts.raise_alert(
+            Alert("system_error", None, text, severity)), poll_seconds=self.options.shipping_poll,
+            retry_seconds=self.options.shipping_retry, changed=self.stats_feed.changed)
+        self.audit.store = self.session_auth.store = self.board.store = self.ratings.store = self.store
+        self.queue = self.ratings.queue = self._load_state(now)
         self.store.start()
         self._server = await serve(
             self._handle_connection, self.options.host, self.options.port,
             ssl=self.options.ssl_context,
             process_request=self.http.process_request,
+            process_response=self.http.process_response,
+            create_connection=self.gate.connection_class(),
             compression=None,
             max_size=m.MAX_MESSAGE_BYTES,
             # A few queued frames are plenty: clients send a message at a time.
@@ -145,6 +200,8 @@ class Hub:
             server_header=f"qms-hub/{__version__}",
         )
         self._tick_task = asyncio.create_task(self._tick_forever(), name="hub-tick")
+        assert self.shipper is not None
+        self.shipper.start()
         log_event("hub.started", host=self.options.host, port=self.port, service_day=self.queue.service_day,
                   tls=self.options.ssl_context is not None)
         # Type=notify: systemd counts the hub as started only now that it listens (no-op outside systemd).
@@ -163,9 +220,13 @@ class Hub:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        if self.shipper is not None:
+            await self.shipper.stop()
         await self.background.drain()
         if self.store is not None:
             await self.store.close()
+        if self._data_lock is not None:
+            self._data_lock.release()
         log_event("hub.stopped")
 
     async def serve_forever(self) -> None:
@@ -181,6 +242,10 @@ class Hub:
                 self.recent_calls.append(views.call_record(self.site, runtime.current))
         log_event("hub.state_loaded", service_day=restored.queue.service_day, tickets=restored.tickets,
                   expired_from_earlier_days=restored.expired_from_earlier_days)
+        if restored.clock_behind:
+            log_event("hub.clock_behind", logging.WARNING, clock=now.isoformat(),
+                      service_day=restored.queue.service_day,
+                      hint="the clock is behind the last day the hall opened: check NTP (timedatectl)")
         return restored.queue
 
     def _live_queue(self) -> HallQueue:
@@ -190,6 +255,7 @@ class Hub:
     # --- one connection -----------------------------------------------------------------
 
     async def _handle_connection(self, ws: ServerConnection) -> None:
+        forget_handshake(ws)  # the upgrade's headers, kept by websockets for the connection's life
         rate = self.site.rate_limit
         session = Session(ws=ws, bucket=TokenBucket(rate=rate.rate, burst=rate.burst), peer=peer_of(ws))
         self.clients.opened(session)
@@ -248,13 +314,17 @@ class Hub:
             self.send(session, m.Pong(m.PongPayload(timestamp=message.payload.timestamp)))
             return
         if isinstance(message, m.Auth):
-            self.session_auth.on_auth(session, message)
+            await self.session_auth.on_auth(session, message)
             return
         if isinstance(message, m.Login):
             await self.session_auth.on_login(session, message)
             return
+        if isinstance(message, m.Rating) and message.payload.ticket_code is not None:
+            # The citizen's status page: the ticket's secret code authorises it, no token (PROTOCOL.md).
+            await self._run(session, message, self.ratings.on_rating)
+            return
         identity = session.identity
-        if identity is None:
+        if identity is None or session.token_revoked:
             self.error(session, "AUTH_FAILED", "authenticate first: send AUTH or LOGIN", message)
             return
         if identity.expires_at <= self.clock.now():
@@ -267,7 +337,25 @@ class Hub:
                       problem=problem)
             self.error(session, "FORBIDDEN", problem, message)
             return
-        handler = self._handlers[type(message)]
+        if not session.registered and not isinstance(message, m.RegisterClient):
+            # Between AUTH and REGISTER_CLIENT only PING and REGISTER_CLIENT are served: a connection that
+            # never registers is never displaced by its device's next one, so it must not act either.
+            self.error(session, "FORBIDDEN", "Đăng ký kết nối trước: gửi REGISTER_CLIENT (register first)", message)
+            return
+        if isinstance(message, m.TicketRequest):
+            # Across every connection of the token and the kiosk; a retry of an answered request is no new ticket.
+            kiosk, request_id = session.client_id, message.payload.request_id
+            retry = request_id is not None and self.queue is not None and (
+                (kiosk, request_id) in self._pending_requests or self.queue.find_request(kiosk, request_id) is not None)
+            if not retry and not self.ticket_limit.allow(ticket_keys(identity, session.client_type, kiosk),
+                                                         self.clock.monotonic()):
+                self.error(session, "RATE_LIMITED", TICKETS_TOO_FAST, message)
+                return
+        await self._run(session, message, self._handlers[type(message)])
+
+    async def _run(self, session: Session, message: m.ClientMessage,
+                   handler: Callable[[Session, Any], Awaitable[None]]) -> None:
+        """Carry out a request: a refusal, a failed write or a bug costs this request only, with an ERROR."""
         try:
             await handler(session, message)
         except QueueError as exc:
@@ -283,110 +371,195 @@ class Hub:
             self.alerts.system_error(f"Lỗi hệ thống khi xử lý {m.message_type(message)}: {exc}")
             self.error(session, "INTERNAL_ERROR", "internal error: the request was not carried out", message)
 
+    # --- making a change durable ----------------------------------------------------------------
+
+    async def _commit(self, change: Change, entry: db.AuditEntry, *, counter_status: bool = False) -> None:
+        """Write the change and its audit row, then apply it; if the write fails the queue stays as it was."""
+        assert self.queue is not None and self.store is not None
+        try:
+            await self.store.submit(lambda conn: persist_change(conn, change, entry, counter_status=counter_status))
+        except BaseException:
+            self.queue.release(change)
+            raise
+        self.queue.apply(change)
+        self.audit.log(entry)
+
+    def _counter_lock(self, counter_id: int) -> asyncio.Lock:
+        """One change at a time per counter: a call, an action or a pause plans on what the last one applied."""
+        lock = self._counter_locks.get(counter_id)
+        if lock is None:
+            lock = self._counter_locks[counter_id] = asyncio.Lock()
+        return lock
+
+    def _queue_updates(self, change: Change) -> list[Plan]:
+        """QUEUE_UPDATE for every counter whose line the change moved (QUEUE_UPDATE goes to every client)."""
+        assert self.queue is not None
+        counter_ids = set(self.queue.counters_touching(change.queue_ids))
+        counter_ids |= {c.counter_id for c in change.counters}
+        return [(self.clients.registered, views.queue_update(self.site, self.queue, counter_id))
+                for counter_id in sorted(counter_ids)]
+
+    def _ticket_news(self, session: Session, *counter_ids: int | None) -> set[ServerConnection]:
+        """Who hears of a ticket's status: TVs, admins, the sender, and the displays and officers of the counters
+        concerned."""
+        news = self.clients.recipients("tv", "admin", include=session)
+        for counter_id in counter_ids:
+            if counter_id is not None:
+                news |= self._counter_devices(counter_id)
+                # The counter's officer hears of what a leader or admin did at the counter.
+                officer = self.clients.officer_at(counter_id)
+                if officer is not None:
+                    news.add(officer.ws)
+        return news
+
     # --- tickets --------------------------------------------------------------------------------
 
     async def _on_ticket_request(self, session: Session, message: m.TicketRequest) -> None:
         assert self.queue is not None and self.store is not None
         p = message.payload
         now = self.clock.now()
-        self._roll_day(now)
-        issued = self.queue.issue_ticket(now, code=secrets.token_urlsafe(12), counter_id=p.counter_id,
-                                         procedure_id=p.procedure_id, request_id=p.request_id,
-                                         kiosk_id=session.client_id)
-        ticket = issued.ticket
+        await self._roll_day_if_needed(now)
+        kiosk = session.client_id
+        async with self.day_gate.change():
+            if p.request_id is not None:
+                key = (kiosk, p.request_id)
+                pending = self._pending_requests.get(key)
+                if pending is not None:
+                    # The same request again while its ticket is being saved: the same answer, once saved.
+                    await asyncio.shield(pending)
+                earlier = self.queue.find_request(kiosk, p.request_id)
+                if earlier is not None:
+                    log_event("ticket.retried", actor=session.actor, request_id=p.request_id, number=earlier.number)
+                    ahead = self.queue.people_ahead(earlier)
+                    self.send(session, views.ticket_created(
+                        self.site, earlier, ahead, self.queue.estimate_wait_minutes(earlier.queue_id, ahead),
+                        for_requester=True))
+                    return
+            change = self.queue.plan_issue(now, code=secrets.token_urlsafe(12), procedure_id=p.procedure_id,
+                                           queue_id=p.queue_id, counter_id=p.counter_id, priority=p.priority,
+                                           priority_reason=p.priority_reason, request_id=p.request_id,
+                                           kiosk_id=kiosk, actor=session.actor)
+            ticket = change.ticket
+            entry = self.audit.entry(session, "ticket.issued", {
+                "ticket_id": ticket.ticket_id, "queue_id": ticket.queue_id, "number": ticket.number,
+                "request_id": ticket.request_id, "priority": ticket.priority,
+            })
+            saved: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if p.request_id is not None:
+                self._pending_requests[(kiosk, p.request_id)] = saved
+            try:
+                await self._commit(change, entry)
+            finally:
+                saved.set_result(None)
+                if p.request_id is not None:
+                    del self._pending_requests[(kiosk, p.request_id)]
+        self.metrics.tickets_issued += 1
 
         def created(for_requester: bool) -> m.TicketCreated:
-            return views.ticket_created(self.site, ticket, issued.people_ahead, issued.estimated_wait_minutes,
+            return views.ticket_created(self.site, ticket, change.people_ahead, change.estimated_wait_minutes,
                                         for_requester=for_requester)
 
-        if not issued.created:
-            pending = self._pending_tickets.get(ticket.ticket_id)
-            if pending is not None:
-                await asyncio.shield(pending)
-            log_event("ticket.retried", actor=session.actor, request_id=p.request_id, number=ticket.number)
-            self.send(session, created(True))
-            return
-        row = db.ticket_row(ticket)
-        entry = self.audit.entry(session, "ticket.issued", {
-            "ticket_id": ticket.ticket_id, "counter_id": ticket.counter_id, "number": ticket.number,
-            "request_id": ticket.request_id,
-        })
-        # A plain future, not a task: awaiters wake in commit order, so a call of
-        # this ticket queued just after it is never announced before it.
-        write = self.store.submit(lambda conn: _save(conn, [row], entry))
-        self._pending_tickets[ticket.ticket_id] = write
-        try:
-            await write
-        except db.StoreError:
-            self.queue.withdraw(ticket)
-            raise
-        finally:
-            self._pending_tickets.pop(ticket.ticket_id, None)
-        self.metrics.tickets_issued += 1
-        self.audit.log(entry)
         self.delivery.deliver(
             ((session.ws,), created(True)),
             (self.clients.recipients("tv", "admin", exclude=session), created(False)),
-            (self.clients.registered, views.queue_update(self.site, self.queue, ticket.counter_id)),
+            *self._queue_updates(change),
         )
-        self.alerts.check_queue_length(self.queue, ticket.counter_id)
+        self._check_queue_lengths(change)
         self.stats_feed.changed()
 
-    # --- calls ------------------------------------------------------------------------------------
+    # --- calls and the officer's actions ------------------------------------------------------------
 
     async def _on_call_ticket(self, session: Session, message: m.CallTicket) -> None:
-        assert self.queue is not None and self.store is not None
+        assert self.queue is not None
         p = message.payload
-        now = self.clock.now()
-        self._roll_day(now)
         identity = session.identity
         assert identity is not None
-        called = self.queue.call(now, p.counter_id, p.ticket_number, called_by=session.actor)
-        rows = [db.ticket_row(called.ticket)] + ([db.ticket_row(called.closed)] if called.closed else [])
-        entry = self.audit.entry(session, "ticket.recalled" if called.recall else "ticket.called", {
-            "ticket_id": called.ticket.ticket_id, "counter_id": p.counter_id, "number": called.ticket.number,
-            "closed_number": called.closed.number if called.closed else None,
-        })
-        await self.store.submit(lambda conn: _save(conn, rows, entry))
-        self.metrics.calls += 1
-        self.audit.log(entry)
-        call, announcement = views.call_messages(self.site, called, identity, now)
-        self.recent_calls.append(views.call_record(self.site, called.ticket))
-        # One write per TV carries all three: the last TV hears of the call as soon as a bare broadcast would.
-        self.delivery.deliver(
-            (self.clients.recipients("tv", "admin", include=session), call),
-            (self.clients.audience["tv"], announcement),
-            (self.clients.registered, views.queue_update(self.site, self.queue, called.ticket.counter_id)),
-        )
-        self.alerts.check_queue_length(self.queue, called.ticket.counter_id)
+        now = self.clock.now()
+        await self._roll_day_if_needed(now)
+        async with self.day_gate.change(), self._counter_lock(p.counter_id):
+            change = self.queue.plan_call(now, p.counter_id, ticket_number=p.ticket_number, queue_id=p.queue_id,
+                                          actor=session.actor, officer_user_id=identity.user_id)
+            if change.kind == "queue_empty" and change.closed is None:
+                raise QueueError("QUEUE_EMPTY", _queue_empty_text(self.queue, p.counter_id))
+            called = change.ticket if change.kind != "queue_empty" else None
+            action = "ticket.recalled" if change.recall else "ticket.called" if called else "ticket.finished"
+            entry = self.audit.entry(session, action, {
+                "ticket_id": called.ticket_id if called else None, "counter_id": p.counter_id,
+                "number": called.number if called else None,
+                "closed_number": change.closed.number if change.closed else None,
+            })
+            await self._commit(change, entry)
+        plan: list[Plan] = []
+        news = self._ticket_news(session, p.counter_id)
+        if called is not None:
+            self.metrics.calls += 1
+            announcement, call = views.call_messages(self.site, change, identity, now)
+            self.recent_calls.append(views.call_record(self.site, called))
+            # TVs get the announcement first; one write per TV carries all of it.
+            plan += [(self.clients.audience["tv"], announcement),
+                     (self.clients.recipients("tv", "admin", include=session) | self._counter_devices(p.counter_id),
+                      call)]
+        if change.closed is not None:
+            plan.append((news, views.ticket_updated(self.site, change.closed, "finish", session.actor, now,
+                                                    from_counter_id=p.counter_id)))
+        self.delivery.deliver(*plan, *self._queue_updates(change))
+        self._check_queue_lengths(change)
         self.stats_feed.changed()
+        if called is None:
+            # Nobody waiting: the current ticket was closed all the same (PROTOCOL.md).
+            raise QueueError("QUEUE_EMPTY", _queue_empty_text(self.queue, p.counter_id))
+
+    async def _on_ticket_action(self, session: Session, message: m.TicketAction) -> None:
+        assert self.queue is not None
+        p = message.payload
+        now = self.clock.now()
+        await self._roll_day_if_needed(now)
+        async with self.day_gate.change(), self._counter_lock(p.counter_id):
+            before = self.queue.counters[p.counter_id].current if p.counter_id in self.queue.counters else None
+            change = self.queue.plan_action(now, p.counter_id, p.action, actor=session.actor,
+                                            ticket_number=p.ticket_number, queue_id=p.queue_id,
+                                            to_queue_id=p.to_queue_id, to_counter_id=p.to_counter_id, note=p.note)
+            ticket = change.ticket
+            entry = self.audit.entry(session, f"ticket.{p.action}", {
+                "ticket_id": ticket.ticket_id, "counter_id": p.counter_id, "number": ticket.number,
+                "queue_id": ticket.queue_id, "to_queue_id": p.to_queue_id, "to_counter_id": p.to_counter_id,
+                "note": p.note,
+            })
+            await self._commit(change, entry)
+        from_queue = before.queue_id if before is not None and p.action == "transfer" else None
+        update = views.ticket_updated(self.site, ticket, p.action, session.actor, now, from_queue_id=from_queue,
+                                      from_counter_id=p.counter_id, to_counter_id=p.to_counter_id, note=p.note)
+        self.delivery.deliver((self._ticket_news(session, p.counter_id, p.to_counter_id), update),
+                              *self._queue_updates(change))
+        self._check_queue_lengths(change)
+        self.stats_feed.changed()
+
+    def _counter_devices(self, counter_id: int) -> set[ServerConnection]:
+        """The counter display facing the citizens at this counter (role counter), if one is connected."""
+        return {ws for ws in self.clients.audience.get("counter", ())
+                if (session := self.clients.sessions.get(ws)) is not None and session.identity is not None
+                and session.identity.counter_id == counter_id}
 
     # --- counter status -------------------------------------------------------------------------
 
     async def _on_counter_status_change(self, session: Session, message: m.CounterStatusChange) -> None:
-        assert self.queue is not None and self.store is not None
+        assert self.queue is not None
         p = message.payload
         now = self.clock.now()
-        runtime = self.queue.counter(p.counter_id)  # COUNTER_NOT_FOUND before anything changes
-        changed = self.queue.set_status(now, runtime.config.id, p.status, p.reason, session.actor)
-        status, reason = changed.counter.status, changed.counter.reason
-        entry = self.audit.entry(session, "counter.status_changed", {
-            "counter_id": p.counter_id, "status": p.status, "reason": reason,
-            "affected_tickets": changed.affected_tickets,
-        })
-        def save(conn: sqlite3.Connection) -> None:
-            db.save_counter_status(conn, p.counter_id, status, reason, session.actor, now)
-            db.write_audit(conn, entry)
-
-        await self.store.run(save)
-        self.audit.log(entry)
-        update = views.counter_status_update(self.site, p.counter_id, status, reason, session.actor, now,
-                                             changed.affected_tickets)
-        self.delivery.deliver(
-            (self.clients.registered | {session.ws}, update),
-            (self.clients.registered, views.queue_update(self.site, self.queue, p.counter_id)),
-        )
-        self.alerts.rules.counter_status_changed(p.counter_id, status)
+        await self._roll_day_if_needed(now)
+        self.queue.counter(p.counter_id)  # COUNTER_NOT_FOUND before anything
+        async with self.day_gate.change(), self._counter_lock(p.counter_id):
+            change = self.queue.plan_status(now, p.counter_id, p.status, p.reason, session.actor)
+            status = change.counters[0]
+            entry = self.audit.entry(session, "counter.status_changed", {
+                "counter_id": p.counter_id, "status": p.status, "reason": status.reason,
+                "affected_tickets": change.affected_tickets,
+            })
+            await self._commit(change, entry, counter_status=True)
+        update = views.counter_status_update(self.site, p.counter_id, status.status, status.reason, session.actor,
+                                             now, change.affected_tickets)
+        self.delivery.deliver((self.clients.registered | {session.ws}, update), *self._queue_updates(change))
+        self.alerts.rules.counter_status_changed(p.counter_id, status.status)
         self.stats_feed.changed()
 
     # --- device status --------------------------------------------------------------------------
@@ -410,13 +583,16 @@ class Hub:
         now = self.clock.now()
         return views.snapshot(
             self.site, queue, now,
-            counters=views.counter_states(queue, self.alerts.rules.officer_connected),
+            counters=views.counter_states(self.site, queue, self.alerts.rules.officer_connected,
+                                          self.registration.officer_name,
+                                          for_admin=session.client_type == "admin"),
             announcements=self.board.for_client(session),
             recent_calls=self.recent_calls,
             admin=session.client_type == "admin",
             clients=self._client_list,
             alerts=self.alerts.recent,
-            stats=lambda: views.stats(queue, now),
+            stats=lambda: views.stats(queue, now, self.shipper.status if self.shipper else None),
+            display_counters=self.site.counters_shown_at(session.location) if session.client_type == "tv" else (),
         )
 
     def _client_list(self) -> list[m.ClientInfo]:
@@ -439,33 +615,54 @@ class Hub:
         """Periodic work: the day turning, counters left without an officer, statistics held back."""
         assert self.queue is not None
         now = self.clock.now()
-        self._roll_day(now)
+        if self.queue.service_day_at(now) > self.queue.service_day:
+            # Decided now, against the last look at the clocks (taken just below), not when the task runs.
+            stepped = self.day_clock.stepped_forward(now, self.clock.monotonic())
+            self.background.spawn(self._roll_day_if_needed(now, stepped=stepped))
         self.alerts.check_unattended(self.queue)
         self.board.drop_expired()
         self.stats_feed.flush_if_due()
+        self.day_clock.observe(now, self.clock.monotonic())
+        if self.daily_backup is not None:
+            self.daily_backup.tick()
+        self.token_registry.refresh_if_due()
 
-    def _roll_day(self, now: datetime) -> None:
+    async def _roll_day_if_needed(self, now: datetime, *, stepped: bool | None = None) -> None:
+        """At local midnight: numbering starts again, what was left open expires (once on disk)."""
         assert self.queue is not None and self.store is not None
-        rolled = self.queue.roll_day_if_needed(now)
-        if rolled is None:
+        if self.queue.service_day_at(now) <= self.queue.service_day:
             return
-        rows = [db.ticket_row(t) for t in rolled.expired]
-        entry = db.AuditEntry(now, "hub", None, None, "day.rolled", {
-            "previous_day": rolled.previous_day.isoformat(), "service_day": rolled.service_day.isoformat(),
-            "expired_tickets": len(rows),
-        })
-        # Queued before any request of the new day, so it commits first.
-        self.background.spawn(self.store.run(lambda conn: _save(conn, rows, entry)))
-        self.audit.log(entry)
+        async with self.day_gate.turning():
+            # A clock put right (a Pi that booted with an old time) is not midnight: today's tickets carry over.
+            if stepped is None:
+                stepped = self.day_clock.stepped_forward(now, self.clock.monotonic())
+            change = self.queue.plan_roll_day(now, keep_tickets=stepped)
+            if change is None:
+                return  # another request turned it while this one waited
+            previous = self.queue.service_day
+            entry = db.AuditEntry(now, "hub", None, None, "day.rolled", {
+                "previous_day": previous.isoformat(), "service_day": str(change.day),
+                "expired_tickets": len(change.events), "carried_over": len(change.tickets) if stepped else 0,
+            })
+            try:
+                await self._commit(change, entry)
+            except db.StoreError as exc:
+                self.alerts.system_error(f"Lỗi cơ sở dữ liệu khi sang ngày mới: {exc}")
+                return  # still the old day, in memory as on disk; the next tick tries again
         self.recent_calls.clear()
         self.alerts.rules.day_rolled()
-        for counter in self.site.counters:
-            self.delivery.broadcast(self.clients.registered, views.queue_update(self.site, self.queue, counter.id))
+        self.delivery.deliver(*self._queue_updates(change))
         self.stats_feed.changed()
+
+    def _check_queue_lengths(self, change: Change) -> None:
+        assert self.queue is not None
+        for queue_id in sorted(change.queue_ids):
+            self.alerts.check_queue_length(self.queue, queue_id)
 
     def _send_stats(self) -> None:
         if self.clients.audience["admin"] and self.queue is not None:
-            self.to_admins(m.StatsUpdate(views.stats(self.queue, self.clock.now())))
+            shipping = self.shipper.status if self.shipper else None
+            self.to_admins(m.StatsUpdate(views.stats(self.queue, self.clock.now(), shipping)))
 
     # --- sending ----------------------------------------------------------------------------------
 
@@ -481,9 +678,26 @@ class Hub:
         self.send(session, views.error(code, text, self.clock.now(), failed, request_id))
 
 
-def _save(conn: sqlite3.Connection, rows: list[dict[str, Any]], entry: db.AuditEntry) -> None:
-    db.save_ticket_rows(conn, rows)
+def persist_change(conn: sqlite3.Connection, change: Change, entry: db.AuditEntry, *, counter_status: bool) -> None:
+    """Everything a change makes durable, in one transaction: tickets, their events, counters, the audit row.
+
+    Public for bench.ticket_throughput, whose baseline writes exactly this per ticket.
+    """
+    db.save_ticket_rows(conn, [db.ticket_row(t) for t in change.tickets])
+    db.write_events(conn, list(change.events))
+    if counter_status:
+        for counter in change.counters:
+            db.save_counter_status(conn, counter.counter_id, counter.status, counter.reason, counter.changed_by,
+                                   entry.at)
+            db.write_event(conn, entry.at, f"counter.{counter.status}", actor=counter.changed_by,
+                           counter_id=counter.counter_id, detail={"reason": counter.reason})
+    if change.day is not None:
+        db.set_meta(conn, "service_day", change.day.isoformat())
     db.write_audit(conn, entry)
 
 
-__all__ = ["Hub", "HubOptions", "Session"]
+def _queue_empty_text(queue: HallQueue, counter_id: int) -> str:
+    return f"Quầy {queue.counters[counter_id].config.name} không còn ai chờ (queue is empty)"
+
+
+__all__ = ["Hub", "HubOptions", "Session", "persist_change"]

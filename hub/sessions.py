@@ -18,14 +18,14 @@ from websockets.asyncio.server import ServerConnection
 from hub.auth import Identity
 from hub.rate_limit import TokenBucket
 
-CLIENT_TYPES = ("kiosk", "tv", "officer", "admin")
+CLIENT_TYPES = ("kiosk", "tv", "counter", "officer", "admin")
 # Client types whose id a device token names: only that device may use the id.
-DEVICE_CLIENT_TYPES = ("kiosk", "tv")
+DEVICE_CLIENT_TYPES = ("kiosk", "tv", "counter")
 
 
-@dataclass(eq=False)
+@dataclass(slots=True, eq=False)
 class Session:
-    """One WebSocket connection and what it has said about itself."""
+    """One WebSocket connection and what it has said about itself (slots: one per connection, hundreds of TVs)."""
 
     ws: ServerConnection
     bucket: TokenBucket
@@ -41,6 +41,10 @@ class Session:
     # When the last RATE_LIMITED was sent (the clock's monotonic reading).
     last_rate_error: float | None = None
     login_failures: int = 0
+    # Whether an AUTH or LOGIN of this connection is in the audit trail already (one row per connection).
+    auth_recorded: bool = False
+    # Set when the token was revoked while connected: the connection is closing.
+    token_revoked: bool = False
 
     @property
     def registered(self) -> bool:
@@ -126,6 +130,15 @@ class ClientRegistry:
 
     def registered_sessions(self) -> Iterable[Session]:
         return self.by_id.values()
+
+    def officer_at(self, counter_id: int, *, besides: Session | None = None) -> Session | None:
+        """The officer console registered for a counter (PROTOCOL.md: one per counter)."""
+        for ws in self.audience["officer"]:
+            session = self.sessions.get(ws)
+            if (session is not None and session is not besides and session.identity is not None
+                    and session.identity.counter_id == counter_id):
+                return session
+        return None
 
 
 def peer_of(ws: ServerConnection) -> str:

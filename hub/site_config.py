@@ -23,7 +23,7 @@ import unicodedata
 import zoneinfo
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from importlib import resources
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -33,34 +33,89 @@ from protocol.messages import DEFAULT_ANNOUNCEMENT_TEMPLATE
 __all__ = [
     "AlertThresholds",
     "CounterConfig",
+    "DisplayConfig",
+    "FieldConfig",
     "Procedure",
+    "QueueConfig",
     "RateLimit",
     "SiteConfig",
     "SiteConfigError",
     "load_site_config",
     "parse_site_config",
+    "render_template",
     "sample_site",
+    "site_to_toml",
 ]
 
 SITE_NAME_MAX_LENGTH = 200
 COUNTER_NAME_MAX_LENGTH = 120
 PROCEDURE_NAME_MAX_LENGTH = 200
-TEMPLATE_PLACEHOLDERS = ("number", "counter_name", "counter_id")
+TEMPLATE_PLACEHOLDERS = ("number", "counter_number", "counter_name", "queue_name", "counter_id")
+QUEUE_NAME_MAX_LENGTH = 120
+FIELD_NAME_MAX_LENGTH = 120
+PREFIX_MAX_LENGTH = 3
+# As long as the location a device may send in REGISTER_CLIENT (protocol.messages.ShortText).
+LOCATION_MAX_LENGTH = 200
+
+
+@dataclass(frozen=True)
+class QueueConfig:
+    """One line of citizens for one kind of work, numbered from ``start_number`` each day."""
+
+    id: int
+    name: str
+    start_number: int = 1
+    # Shown before the number on tickets and screens ("A" makes ticket 12 read "A12"); never spoken.
+    prefix: str = ""
 
 
 @dataclass(frozen=True)
 class Procedure:
     id: int
     name: str
-    counter_id: int
+    queue_id: int
+    field_id: int | None = None
+
+
+@dataclass(frozen=True)
+class FieldConfig:
+    """A group of procedures (lĩnh vực) for the kiosk's two-level menu."""
+
+    id: int
+    name: str
+    procedure_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
 class CounterConfig:
     id: int
     name: str
-    start_number: int = 1
-    procedures: tuple[Procedure, ...] = ()
+    # The number painted above the desk, spoken in calls ("đến quầy số hai"); the id unless set.
+    number: int = 0
+    queue_ids: tuple[int, ...] = ()
+    # Served only when the counter's own queues have nobody waiting.
+    backup_queue_ids: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.number:
+            object.__setattr__(self, "number", self.id)
+
+    @property
+    def all_queue_ids(self) -> tuple[int, ...]:
+        return self.queue_ids + self.backup_queue_ids
+
+
+@dataclass(frozen=True)
+class DisplayConfig:
+    """The TVs of one room: those whose node file says this ``location`` show only these counters."""
+
+    location: str
+    counter_ids: tuple[int, ...]
+
+
+def location_key(location: str) -> str:
+    """A location as compared: NFC, single spaces, case folded ("Phòng 2 " is "phòng 2")."""
+    return " ".join(unicodedata.normalize("NFC", location).split()).casefold()
 
 
 @dataclass(frozen=True)
@@ -70,26 +125,78 @@ class AlertThresholds:
 
 
 @dataclass(frozen=True)
+class BackupSchedule:
+    """The hub's own daily backup (hub/backup.py): where, how many kept, at what local time."""
+
+    # Unset: beside the data folder, named after it (on the device /var/lib/qms-backups).
+    directory: str | None = None
+    keep: int = 14
+    time: str = "02:30"
+
+
+@dataclass(frozen=True)
+class CentralConfig:
+    """Where the hall ships its history (hub/shipping.py): the province's PostgreSQL, when enabled.
+
+    The password is never in the site file: ``password_file`` (a file only the hub reads) or the
+    hub's environment variable QMS_CENTRAL_PASSWORD.
+    """
+
+    enabled: bool = False
+    url: str = ""
+    password_file: str | None = None
+    # Events per batch sent to PostgreSQL.
+    batch_size: int = 500
+    # Admins are alerted when the oldest event not yet in PostgreSQL is older than this.
+    lag_alert_minutes: float = 30.0
+
+
+@dataclass(frozen=True)
 class RateLimit:
     rate: float = 20.0
     burst: int = 40
     close_after: int = 100
+    # Tickets one token, or one kiosk, may take across all its connections (hub.ticket_limit).
+    tickets_per_minute: float = 20.0
+    ticket_burst: int = 10
+    # Open connections (hub.connection_gate): far above what a hall of tens of devices uses.
+    connections_per_address: int = 128
+    connections_per_token: int = 16
+    unauthenticated_connections: int = 256
 
 
 @dataclass(frozen=True)
 class SiteConfig:
+    """One hall: its queues, the procedures citizens choose, the counters that serve the queues, and its rules."""
+
     site_name: str
+    # The hall's stable id in the province's database ("hcm-q1"): never changes once shipping starts.
+    site_id: str = ""
     timezone: str = "Asia/Ho_Chi_Minh"
     announcement_template: str = DEFAULT_ANNOUNCEMENT_TEMPLATE
     display_duration: int = 10
     default_service_minutes: float = 5.0
     next_numbers_count: int = 3
+    queues: tuple[QueueConfig, ...] = ()
+    fields: tuple[FieldConfig, ...] = ()
+    procedures: tuple[Procedure, ...] = ()
     counters: tuple[CounterConfig, ...] = ()
+    # Rooms whose TVs show only some counters; a TV whose location is in none of them shows every counter.
+    displays: tuple[DisplayConfig, ...] = ()
+    # After this many priority calls in a row at a counter, a waiting normal ticket goes first.
+    priority_streak: int = 3
+    # Whether each counter's display (role counter) shows the name of the officer serving there.
+    counter_display_shows_officer: bool = False
     alerts: AlertThresholds = AlertThresholds()
     rate_limit: RateLimit = RateLimit()
+    backup: BackupSchedule = BackupSchedule()
+    central: CentralConfig = CentralConfig()
     stats_interval: float = 1.0
     public_url: str | None = None
     allowed_origins: tuple[str, ...] = ()
+    # Names the hub answers to besides its addresses, localhost, its own host name (and .local),
+    # public_url and allowed_origins: a request for any other name is refused (DNS rebinding).
+    host_names: tuple[str, ...] = ()
     tls_cert: str | None = None
     tls_key: str | None = None
 
@@ -99,18 +206,54 @@ class SiteConfig:
         return zoneinfo.ZoneInfo(self.timezone)
 
     def counter(self, counter_id: int) -> CounterConfig | None:
-        return next((c for c in self.counters if c.id == counter_id), None)
+        return self._counters_by_id.get(counter_id)
+
+    def queue(self, queue_id: int) -> QueueConfig | None:
+        return self._queues_by_id.get(queue_id)
 
     def procedure(self, procedure_id: int) -> Procedure | None:
-        return next(
-            (p for c in self.counters for p in c.procedures if p.id == procedure_id),
-            None,
-        )
+        return self._procedures_by_id.get(procedure_id)
 
-    def render_announcement(self, number: int, counter: CounterConfig) -> str:
-        return self.announcement_template.format(
-            number=number, counter_name=counter.name, counter_id=counter.id
-        )
+    def field(self, field_id: int) -> FieldConfig | None:
+        return next((f for f in self.fields if f.id == field_id), None)
+
+    def procedures_of(self, queue_id: int) -> tuple[Procedure, ...]:
+        return tuple(p for p in self.procedures if p.queue_id == queue_id)
+
+    def counters_serving(self, queue_id: int, *, backup: bool = False) -> tuple[CounterConfig, ...]:
+        """The counters that list the queue as their own (or, with ``backup``, as a backup too), in id order."""
+        return tuple(c for c in self.counters
+                     if queue_id in c.queue_ids or (backup and queue_id in c.backup_queue_ids))
+
+    def counters_shown_at(self, location: str) -> tuple[int, ...]:
+        """The counters a TV at ``location`` shows (its [[displays]] entry); empty: every counter."""
+        display = self._displays_by_location.get(location_key(location))
+        return display.counter_ids if display is not None else ()
+
+    @cached_property
+    def _displays_by_location(self) -> dict[str, DisplayConfig]:
+        return {location_key(d.location): d for d in self.displays}
+
+    @cached_property
+    def _counters_by_id(self) -> dict[int, CounterConfig]:
+        return {c.id: c for c in self.counters}
+
+    @cached_property
+    def _queues_by_id(self) -> dict[int, QueueConfig]:
+        return {q.id: q for q in self.queues}
+
+    @cached_property
+    def _procedures_by_id(self) -> dict[int, Procedure]:
+        return {p.id: p for p in self.procedures}
+
+    def render_announcement(self, number: int, counter: CounterConfig, queue: QueueConfig | None = None) -> str:
+        return render_template(self.announcement_template, number=number, counter=counter, queue=queue)
+
+
+def render_template(template: str, *, number: int, counter: CounterConfig, queue: QueueConfig | None) -> str:
+    """An announcement template filled in for one call (placeholders: TEMPLATE_PLACEHOLDERS)."""
+    return template.format(number=number, counter_number=counter.number, counter_name=counter.name,
+                           counter_id=counter.id, queue_name=queue.name if queue else counter.name)
 
 
 class SiteConfigError(Exception):
@@ -181,9 +324,17 @@ def sample_site() -> SiteConfig:
 _SITE_KEYS = frozenset(field.name for field in dataclasses.fields(SiteConfig))
 _ALERT_KEYS = frozenset(field.name for field in dataclasses.fields(AlertThresholds))
 _RATE_LIMIT_KEYS = frozenset(field.name for field in dataclasses.fields(RateLimit))
-_COUNTER_KEYS = frozenset(field.name for field in dataclasses.fields(CounterConfig))
-# counter_id is not written in the file: it comes from the enclosing [[counters]].
-_PROCEDURE_KEYS = frozenset({"id", "name"})
+_CENTRAL_KEYS = frozenset(field.name for field in dataclasses.fields(CentralConfig))
+_BACKUP_KEYS = frozenset(field.name for field in dataclasses.fields(BackupSchedule))
+_QUEUE_KEYS = frozenset({"id", "name", "start_number", "prefix"})
+_FIELD_KEYS = frozenset({"id", "name"})
+_PROCEDURE_KEYS = frozenset({"id", "name", "queue", "field"})
+_COUNTER_KEYS = frozenset({"id", "name", "number", "queues", "backup_queues"})
+_DISPLAY_KEYS = frozenset({"location", "counters"})
+# The first shape of the file (until queues were shared): each counter numbered its own tickets
+# and listed its procedures. Still read, as one queue per counter; `qms-hub site migrate` rewrites it.
+_OLD_COUNTER_KEYS = frozenset({"id", "name", "start_number", "procedures"})
+_OLD_PROCEDURE_KEYS = frozenset({"id", "name"})
 
 
 class _Absent:
@@ -204,6 +355,7 @@ def _build_site(top: _Table, base_dir: str) -> SiteConfig:
     tls_path = _file_path(base_dir)
     site_fields = {
         "site_name": top.get("site_name", _text(SITE_NAME_MAX_LENGTH), required=True),
+        "site_id": top.get("site_id", _site_id),
         "timezone": top.get("timezone", _timezone),
         "announcement_template": top.get("announcement_template", _announcement_template),
         "display_duration": top.get("display_duration", _integer(1, 600)),
@@ -212,6 +364,7 @@ def _build_site(top: _Table, base_dir: str) -> SiteConfig:
         "stats_interval": top.get("stats_interval", _positive_number),
         "public_url": top.get("public_url", _public_url),
         "allowed_origins": top.get("allowed_origins", _array_of(_origin)),
+        "host_names": top.get("host_names", _array_of(_host_name)),
         "tls_cert": top.get("tls_cert", tls_path),
         "tls_key": top.get("tls_key", tls_path),
     }
@@ -222,9 +375,41 @@ def _build_site(top: _Table, base_dir: str) -> SiteConfig:
     site_fields |= {
         "alerts": _build_alerts(top.table("alerts", _ALERT_KEYS)),
         "rate_limit": _build_rate_limit(top.table("rate_limit", _RATE_LIMIT_KEYS)),
-        "counters": _build_counters(top),
+        "backup": _build_backup(top.table("backup", _BACKUP_KEYS), base_dir),
+        "central": _build_central(top.table("central", _CENTRAL_KEYS), base_dir),
+        "priority_streak": top.get("priority_streak", _integer(1, 100)),
+        "counter_display_shows_officer": top.get("counter_display_shows_officer", _boolean),
     }
+    if site_fields["central"].enabled and site_fields["site_id"] is _ABSENT:
+        raise top.error("site_id", "is required when [central] is enabled: the hall's stable id, e.g. \"hcm-q1\"")
+    if top.has("queues") or not _is_old_shape(top):
+        site_fields |= _build_hall(top)
+    else:
+        site_fields |= _build_old_hall(top)
+    site_fields["displays"] = _build_displays(top, {counter.id: counter for counter in site_fields["counters"]})
     return SiteConfig(**_present(site_fields))
+
+
+def _build_displays(top: _Table, counters: dict[int, CounterConfig]) -> tuple[DisplayConfig, ...]:
+    """[[displays]]: for a hall of several rooms, which counters the TVs of each room show."""
+    displays = []
+    owners: dict[str, _Table] = {}
+    for table in top.tables("displays", _DISPLAY_KEYS):
+        location = table.get("location", _text(LOCATION_MAX_LENGTH), required=True)
+        first = owners.setdefault(location_key(location), table)
+        if first is not table:
+            where = first.describe()
+            first_line = first.line_of("location")
+            if first_line is not None:
+                where += f" at line {first_line}"
+            raise table.error("location", f"location {location!r} is already the location of {where}")
+        shown = table.get("counters", _array_of(_one_of(counters, "counter")), required=True)
+        if not shown:
+            raise table.error("counters", "a display shows at least one counter")
+        if len(set(shown)) != len(shown):
+            raise table.error("counters", "lists a counter twice")
+        displays.append(DisplayConfig(location, shown))
+    return tuple(displays)
 
 
 def _build_alerts(table: _Table) -> AlertThresholds:
@@ -239,45 +424,185 @@ def _build_rate_limit(table: _Table) -> RateLimit:
         "rate": table.get("rate", _positive_number),
         "burst": table.get("burst", _integer(1)),
         "close_after": table.get("close_after", _integer(1)),
+        "tickets_per_minute": table.get("tickets_per_minute", _positive_number),
+        "ticket_burst": table.get("ticket_burst", _integer(1)),
+        "connections_per_address": table.get("connections_per_address", _integer(1)),
+        "connections_per_token": table.get("connections_per_token", _integer(1)),
+        "unauthenticated_connections": table.get("unauthenticated_connections", _integer(1)),
     }))
 
 
-def _build_counters(top: _Table) -> tuple[CounterConfig, ...]:
+def _build_central(table: _Table, base_dir: str) -> CentralConfig:
+    return CentralConfig(**_present({
+        "enabled": table.get("enabled", _boolean),
+        "url": table.get("url", _postgres_url),
+        "password_file": table.get("password_file", _file_path(base_dir)),
+        "batch_size": table.get("batch_size", _integer(1, 10_000)),
+        "lag_alert_minutes": table.get("lag_alert_minutes", _positive_number),
+    }))
+
+
+def _site_id(value: Any) -> str:
+    text = _text(40)(value)
+    if not re.match(r"^[a-z0-9][a-z0-9_-]*$", text):
+        raise _Invalid(f"must be lower-case letters, digits, - and _, such as 'hcm-q1', got {text!r}")
+    return text
+
+
+def _postgres_url(value: Any) -> str:
+    text = _text(500)(value)
+    parts = urlsplit(text)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.hostname:
+        raise _Invalid(f"must be a PostgreSQL address such as 'postgresql://qms_site_hcm_q1@central.example/qms', "
+                       f"got {text!r}")
+    if parts.password:
+        raise _Invalid("must not hold the password: put it in password_file, or QMS_CENTRAL_PASSWORD in the "
+                       "hub's environment")
+    return text
+
+
+def _build_backup(table: _Table, base_dir: str) -> BackupSchedule:
+    return BackupSchedule(**_present({
+        "directory": table.get("directory", _file_path(base_dir)),
+        "keep": table.get("keep", _integer(1, 3650)),
+        "time": table.get("time", _time_of_day),
+    }))
+
+
+def _time_of_day(value: Any) -> str:
+    """A local time written "HH:MM" (24-hour), e.g. "02:30"."""
+    text = _text(5)(value) if isinstance(value, str) else None
+    parts = text.split(":") if text else []
+    if len(parts) != 2 or not all(len(p) == 2 and p.isascii() and p.isdigit() for p in parts) \
+            or int(parts[0]) > 23 or int(parts[1]) > 59:
+        raise _Invalid(f"must be a time of day written \"HH:MM\" such as \"02:30\", got {value!r}")
+    return text  # type: ignore[return-value]
+
+
+def _is_old_shape(top: _Table) -> bool:
+    return any(table.has("procedures") or table.has("start_number") for table in top.raw_tables("counters"))
+
+
+def _build_hall(top: _Table) -> dict[str, Any]:
+    """Queues, fields, procedures and counters, each referring to the others by id."""
     counter_tables = top.tables("counters", _COUNTER_KEYS)
+    if top.has("counters") and not counter_tables:
+        raise top.error("counters", "at least one [[counters]] table is required")
+    queue_tables = top.tables("queues", _QUEUE_KEYS)
+    if not queue_tables:
+        raise top.error("queues", "at least one [[queues]] table is required")
+    queues: dict[int, QueueConfig] = {}
+    owners: dict[int, _Table] = {}
+    for table in queue_tables:
+        queue_id = table.get("id", _integer(1, 1_000_000), required=True)
+        _refuse_duplicate(table, queue_id, owners, "queue")
+        queues[queue_id] = QueueConfig(**_present({
+            "id": queue_id,
+            "name": table.get("name", _text(QUEUE_NAME_MAX_LENGTH), required=True),
+            "start_number": table.get("start_number", _integer(1, 900_000)),
+            "prefix": table.get("prefix", _prefix),
+        }))
+
+    fields: dict[int, tuple[str, list[int]]] = {}
+    owners = {}
+    for table in top.tables("fields", _FIELD_KEYS):
+        field_id = table.get("id", _integer(1, 1_000_000), required=True)
+        _refuse_duplicate(table, field_id, owners, "field")
+        fields[field_id] = (table.get("name", _text(FIELD_NAME_MAX_LENGTH), required=True), [])
+
+    procedure_tables = top.tables("procedures", _PROCEDURE_KEYS)
+    if not procedure_tables:
+        raise top.error("procedures", "at least one [[procedures]] table is required")
+    procedures = []
+    owners = {}
+    for table in procedure_tables:
+        procedure_id = table.get("id", _integer(1, 1_000_000_000), required=True)
+        _refuse_duplicate(table, procedure_id, owners, "procedure")
+        queue_id = table.get("queue", _one_of(queues, "queue"), required=True)
+        field_id = table.get("field", _one_of(fields, "field"), required=bool(fields))
+        if field_id is _ABSENT:
+            field_id = None
+        else:
+            fields[field_id][1].append(procedure_id)
+        procedures.append(Procedure(procedure_id, table.get("name", _text(PROCEDURE_NAME_MAX_LENGTH), required=True),
+                                    queue_id, field_id))
+    for field_id, (name, members) in fields.items():
+        if not members:
+            raise top.error("fields", f"field {field_id} ({name}) has no procedure: give some procedures "
+                                      f"field = {field_id}, or remove it")
+
     if not counter_tables:
         raise top.error("counters", "at least one [[counters]] table is required")
-
-    # Where each id was first defined, to point at both copies of a duplicate.
-    counter_id_owners: dict[int, _Table] = {}
-    procedure_id_owners: dict[int, _Table] = {}
     counters = []
-    for counter_table in counter_tables:
-        counter_id = counter_table.get("id", _integer(1), required=True)
-        _refuse_duplicate(counter_table, counter_id, counter_id_owners, "counter")
-        name = counter_table.get("name", _text(COUNTER_NAME_MAX_LENGTH), required=True)
-        start_number = counter_table.get("start_number", _integer(1, 9000))
-
-        procedure_tables = counter_table.tables("procedures", _PROCEDURE_KEYS)
-        if not procedure_tables:
-            raise counter_table.error(
-                "procedures", "a counter needs at least one [[counters.procedures]] table"
-            )
-        procedures = []
-        for procedure_table in procedure_tables:
-            procedure_id = procedure_table.get("id", _integer(1), required=True)
-            _refuse_duplicate(procedure_table, procedure_id, procedure_id_owners, "procedure")
-            procedure_name = procedure_table.get(
-                "name", _text(PROCEDURE_NAME_MAX_LENGTH), required=True
-            )
-            procedures.append(Procedure(procedure_id, procedure_name, counter_id))
-
+    owners = {}
+    numbers: dict[int, _Table] = {}
+    for table in counter_tables:
+        counter_id = table.get("id", _integer(1, 1_000_000), required=True)
+        _refuse_duplicate(table, counter_id, owners, "counter")
+        number = table.get("number", _integer(1, 1_000_000))
+        shown = counter_id if number is _ABSENT else number
+        first = numbers.setdefault(shown, table)
+        if first is not table:
+            raise table.error("number" if number is not _ABSENT else "id",
+                              f"counter number {shown} is already the number of {first.describe()}")
+        own = table.get("queues", _array_of(_one_of(queues, "queue")), required=True)
+        if not own:
+            raise table.error("queues", "a counter serves at least one queue")
+        backup = table.get("backup_queues", _array_of(_one_of(queues, "queue")))
+        backup = () if backup is _ABSENT else backup
+        for key, ids in (("queues", own), ("backup_queues", backup)):
+            if len(set(ids)) != len(ids):
+                raise table.error(key, "lists a queue twice")
+        if set(own) & set(backup):
+            raise table.error("backup_queues", "lists a queue the counter already serves as its own")
         counters.append(CounterConfig(**_present({
             "id": counter_id,
-            "name": name,
-            "start_number": start_number,
-            "procedures": tuple(procedures),
+            "name": table.get("name", _text(COUNTER_NAME_MAX_LENGTH), required=True),
+            "number": number,
+            "queue_ids": own,
+            "backup_queue_ids": backup,
         })))
-    return tuple(counters)
+    served = {queue_id for counter in counters for queue_id in counter.queue_ids}
+    for queue_id, queue in queues.items():
+        if queue_id not in served:
+            raise top.error("queues", f"queue {queue_id} ({queue.name}) is no counter's own queue: "
+                                      "list it in some counter's queues, or citizens would wait there forever")
+    return {
+        "queues": tuple(queues.values()),
+        "fields": tuple(FieldConfig(field_id, name, tuple(members)) for field_id, (name, members) in fields.items()),
+        "procedures": tuple(procedures),
+        "counters": tuple(counters),
+    }
+
+
+def _build_old_hall(top: _Table) -> dict[str, Any]:
+    """The first shape of the file: one queue per counter, with the counter's id, name and numbering."""
+    for key in ("fields", "procedures"):
+        if top.has(key):
+            raise top.error(key, "cannot be mixed with counters that list their own procedures; "
+                                 "write [[queues]] (see `qms-hub site migrate`)")
+    counter_tables = top.tables("counters", _OLD_COUNTER_KEYS)
+    queues, procedures, counters = [], [], []
+    counter_owners: dict[int, _Table] = {}
+    procedure_owners: dict[int, _Table] = {}
+    for table in counter_tables:
+        counter_id = table.get("id", _integer(1), required=True)
+        _refuse_duplicate(table, counter_id, counter_owners, "counter")
+        name = table.get("name", _text(COUNTER_NAME_MAX_LENGTH), required=True)
+        start_number = table.get("start_number", _integer(1, 9000))
+        procedure_tables = table.tables("procedures", _OLD_PROCEDURE_KEYS)
+        if not procedure_tables:
+            raise table.error("procedures", "a counter needs at least one [[counters.procedures]] table")
+        for procedure_table in procedure_tables:
+            procedure_id = procedure_table.get("id", _integer(1), required=True)
+            _refuse_duplicate(procedure_table, procedure_id, procedure_owners, "procedure")
+            procedures.append(Procedure(
+                procedure_id, procedure_table.get("name", _text(PROCEDURE_NAME_MAX_LENGTH), required=True), counter_id))
+        queues.append(QueueConfig(**_present({"id": counter_id, "name": name, "start_number": start_number})))
+        counters.append(CounterConfig(id=counter_id, name=name, queue_ids=(counter_id,)))
+    if not counters:
+        raise top.error("counters", "at least one [[counters]] table is required")
+    return {"queues": tuple(queues), "procedures": tuple(procedures), "counters": tuple(counters)}
 
 
 def _refuse_duplicate(table: _Table, item_id: int, owners: dict[int, _Table], kind: str) -> None:
@@ -328,6 +653,32 @@ def _integer(minimum: int, maximum: int | None = None) -> Callable[[Any], int]:
         return value
 
     return check
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _expected("true or false", value)
+    return value
+
+
+def _one_of(known: dict[int, Any], kind: str) -> Callable[[Any], int]:
+    """The id of a queue or field defined in the file."""
+
+    def check(value: Any) -> int:
+        if type(value) is not int:
+            raise _expected(f"a {kind} id", value)
+        if value not in known:
+            raise _Invalid(f"no [[{kind}s]] table has id {value} (known: {', '.join(map(str, known)) or 'none'})")
+        return value
+
+    return check
+
+
+def _prefix(value: Any) -> str:
+    text = _text(PREFIX_MAX_LENGTH)(value)
+    if not all(char.isalnum() or char == "-" for char in text):
+        raise _Invalid(f"must be letters or digits, such as 'A', got {text!r}")
+    return text
 
 
 def _positive_number(value: Any) -> float:
@@ -400,7 +751,7 @@ def _announcement_template(value: Any) -> str:
         raise _Invalid("must contain {number}, or callers would not hear their ticket number")
     try:
         # Format specs such as {number:>4} are only checked by actually formatting.
-        template.format(number=1, counter_name="Quầy", counter_id=1)
+        template.format(number=1, counter_number=1, counter_name="Quầy", counter_id=1, queue_name="Hàng")
     except (ValueError, KeyError, IndexError, AttributeError, TypeError) as error:
         raise _Invalid(f"cannot be formatted: {error}") from None
     return template
@@ -423,6 +774,17 @@ def _public_url(value: Any) -> str:
     url, _ = _http_parts(value, "https://qms.example.gov.vn")
     # Without a trailing slash callers can append paths with f"{public_url}/...".
     return url.rstrip("/")
+
+
+def _host_name(value: Any) -> str:
+    text = _text()(value).strip().rstrip(".").lower()
+    labels = text.split(".")
+    if not text or len(text) > 253 or not all(
+            label and len(label) <= 63 and label[0] != "-" and label[-1] != "-"
+            and all(char.isascii() and (char.isalnum() or char in "-_") for char in label) for label in labels):
+        raise _Invalid(f"must be a host name such as 'hub-01.local' or 'qms.example.gov.vn' (no scheme, no port), "
+                       f"got {value!r}")
+    return text
 
 
 def _origin(value: Any) -> str:
@@ -510,6 +872,17 @@ class _Table:
 
     def error(self, key: str, reason: str) -> SiteConfigError:
         return self._source.error(self.key_path + (key,), reason)
+
+    def has(self, key: str) -> bool:
+        return key in self._data
+
+    def raw_tables(self, key: str) -> list[_Table]:
+        """The tables of an array, with no check of their keys (to tell the file's shape)."""
+        value = self._data.get(key, [])
+        if not isinstance(value, list):
+            return []
+        return [_Table(item, self.key_path + (key, index), self._source, item.keys())
+                for index, item in enumerate(value) if isinstance(item, dict)]
 
     def line_of(self, key: str) -> int | None:
         return self._source.line_of(self.key_path + (key,))
@@ -684,3 +1057,59 @@ def _scan_value(line: str, position: int, bracket_depth: int,
                 bracket_depth -= 1
             position += 1
     return bracket_depth, open_string
+
+
+# --- Writing a site file in the current shape (``qms-hub site migrate``) -------------
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, (tuple, list)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    text = str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def site_to_toml(site: SiteConfig) -> str:
+    """The site as a file of the current shape: what ``qms-hub site migrate`` writes for an old file."""
+    lines = ["# Written by `qms-hub site migrate`. Save as UTF-8; unknown keys are refused.", ""]
+    defaults = SiteConfig(site_name=site.site_name)
+    for name in ("site_name", "timezone", "announcement_template", "display_duration", "default_service_minutes",
+                 "next_numbers_count", "stats_interval", "priority_streak", "counter_display_shows_officer",
+                 "public_url", "allowed_origins", "host_names", "tls_cert", "tls_key"):
+        value = getattr(site, name)
+        if value is None or (name != "site_name" and value == getattr(defaults, name)):
+            continue
+        lines.append(f"{name} = {_toml_value(value)}")
+    for table, value, default in (("alerts", site.alerts, AlertThresholds()),
+                                  ("rate_limit", site.rate_limit, RateLimit()),
+                                  ("backup", site.backup, BackupSchedule())):
+        changed = [f.name for f in dataclasses.fields(value) if getattr(value, f.name) != getattr(default, f.name)]
+        if changed:
+            lines += ["", f"[{table}]"] + [f"{n} = {_toml_value(getattr(value, n))}" for n in changed]
+    for queue in site.queues:
+        lines += ["", "[[queues]]", f"id = {queue.id}", f"name = {_toml_value(queue.name)}",
+                  f"start_number = {queue.start_number}"]
+        if queue.prefix:
+            lines.append(f"prefix = {_toml_value(queue.prefix)}")
+    for field_config in site.fields:
+        lines += ["", "[[fields]]", f"id = {field_config.id}", f"name = {_toml_value(field_config.name)}"]
+    for procedure in site.procedures:
+        lines += ["", "[[procedures]]", f"id = {procedure.id}", f"name = {_toml_value(procedure.name)}",
+                  f"queue = {procedure.queue_id}"]
+        if procedure.field_id is not None:
+            lines.append(f"field = {procedure.field_id}")
+    for counter in site.counters:
+        lines += ["", "[[counters]]", f"id = {counter.id}", f"name = {_toml_value(counter.name)}"]
+        if counter.number != counter.id:
+            lines.append(f"number = {counter.number}")
+        lines.append(f"queues = {_toml_value(counter.queue_ids)}")
+        if counter.backup_queue_ids:
+            lines.append(f"backup_queues = {_toml_value(counter.backup_queue_ids)}")
+    for display in site.displays:
+        lines += ["", "[[displays]]", f"location = {_toml_value(display.location)}",
+                  f"counters = {_toml_value(display.counter_ids)}"]
+    return "\n".join(lines) + "\n"

@@ -14,15 +14,16 @@ import contextlib
 import json
 import logging
 import queue
+import secrets
 import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
-from hub.queue_state import Ticket
+from hub.queue_state import Ticket, TicketEvent
 
 log = logging.getLogger("qms.store")
 
@@ -93,8 +94,156 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX audit_by_time ON audit (at);
     """,
+    # 2: queues shared by counters, priority, the serving lifecycle, every event kept.
+    # Tickets of the first shape belonged to a counter: each counter becomes the queue of
+    # the same id (the site file is read that way too), so old tickets keep their numbers;
+    # counter_id now means the counter that called a ticket (none for one never called).
+    """
+    CREATE TABLE tickets_v2 (
+        ticket_id       INTEGER PRIMARY KEY,
+        service_day     TEXT NOT NULL,
+        queue_id        INTEGER NOT NULL,
+        origin_queue_id INTEGER NOT NULL,
+        number          INTEGER NOT NULL,
+        procedure_id    INTEGER,
+        procedure_name  TEXT NOT NULL,
+        code            TEXT NOT NULL UNIQUE,
+        request_id      TEXT,
+        kiosk_id        TEXT,
+        priority        INTEGER NOT NULL DEFAULT 0,
+        priority_reason TEXT,
+        status          TEXT NOT NULL
+                        CHECK (status IN ('waiting', 'called', 'done', 'no_show', 'cancelled', 'expired')),
+        counter_id      INTEGER,
+        created_at      TEXT NOT NULL,
+        called_at       TEXT,
+        served_since    TEXT,
+        first_called_at TEXT,
+        closed_at       TEXT,
+        called_by       TEXT,
+        officer_user_id INTEGER,
+        call_count      INTEGER NOT NULL DEFAULT 0,
+        transfers       INTEGER NOT NULL DEFAULT 0,
+        order_rank      INTEGER NOT NULL DEFAULT 0,
+        order_seq       INTEGER NOT NULL,
+        UNIQUE (service_day, origin_queue_id, number),
+        UNIQUE (service_day, kiosk_id, request_id)
+    );
+    INSERT INTO tickets_v2 (ticket_id, service_day, queue_id, origin_queue_id, number, procedure_id,
+        procedure_name, code, request_id, kiosk_id, status, counter_id, created_at, called_at, served_since,
+        first_called_at, closed_at, called_by, call_count, order_seq)
+    SELECT ticket_id, service_day, counter_id, counter_id, number, procedure_id, procedure_name, code,
+        request_id, kiosk_id, status, CASE WHEN called_at IS NULL THEN NULL ELSE counter_id END, created_at,
+        called_at, called_at, called_at, closed_at, called_by, call_count, ticket_id
+    FROM tickets;
+    DROP TABLE tickets;
+    ALTER TABLE tickets_v2 RENAME TO tickets;
+    CREATE INDEX tickets_by_day ON tickets (service_day, status);
+    CREATE TABLE events (
+        event_id   INTEGER PRIMARY KEY,
+        at         TEXT NOT NULL,
+        kind       TEXT NOT NULL,
+        ticket_id  INTEGER,
+        counter_id INTEGER,
+        queue_id   INTEGER,
+        actor      TEXT NOT NULL DEFAULT '',
+        detail     TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX events_by_time ON events (at);
+    CREATE INDEX events_by_ticket ON events (ticket_id);
+    INSERT INTO events (at, kind, ticket_id, counter_id, queue_id, actor)
+    SELECT created_at, 'ticket.issued', ticket_id, NULL, queue_id, COALESCE(kiosk_id, '') FROM tickets;
+    INSERT INTO events (at, kind, ticket_id, counter_id, queue_id, actor)
+    SELECT called_at, 'ticket.called', ticket_id, counter_id, queue_id, COALESCE(called_by, '')
+    FROM tickets WHERE called_at IS NOT NULL;
+    INSERT INTO events (at, kind, ticket_id, counter_id, queue_id, actor)
+    SELECT closed_at, CASE status WHEN 'done' THEN 'ticket.finished' ELSE 'ticket.expired' END, ticket_id,
+        counter_id, queue_id, 'hub'
+    FROM tickets WHERE closed_at IS NOT NULL;
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    """,
+    # 3: revocable tokens. Every token the hub or `qms-hub token` hands out is listed (by its jti);
+    # a device's tokens from before tokens had ids are cut off by time; a person's tokens carry the
+    # account's generation, which a new password, disabling the account, a new role or counter, or
+    # deleting it moves on (the triggers, so that every way of changing an account does it).
+    # Addresses a person logged in from are remembered: the right password from one is never throttled.
+    """
+    CREATE TABLE tokens (
+        token_id   TEXT PRIMARY KEY,
+        role       TEXT NOT NULL,
+        client_id  TEXT,
+        user_id    INTEGER,
+        username   TEXT,
+        generation INTEGER,
+        issued_at  TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        issued_by  TEXT NOT NULL,
+        revoked_at TEXT,
+        revoked_by TEXT
+    );
+    CREATE INDEX tokens_by_client ON tokens (client_id);
+    CREATE INDEX tokens_by_user ON tokens (user_id);
+    CREATE TABLE device_revocations (
+        client_id      TEXT PRIMARY KEY,
+        revoked_before REAL NOT NULL
+    );
+    ALTER TABLE users ADD COLUMN token_gen INTEGER NOT NULL DEFAULT 0;
+    CREATE TABLE login_addresses (
+        user_id    INTEGER NOT NULL,
+        address    TEXT NOT NULL,
+        last_ok_at TEXT NOT NULL,
+        PRIMARY KEY (user_id, address)
+    );
+    CREATE TRIGGER users_token_generation AFTER UPDATE OF password_hash, disabled, role, counter_id ON users
+    WHEN NEW.password_hash IS NOT OLD.password_hash OR NEW.disabled IS NOT OLD.disabled
+        OR NEW.role IS NOT OLD.role OR NEW.counter_id IS NOT OLD.counter_id
+    BEGIN
+        UPDATE users SET token_gen = token_gen + 1 WHERE user_id = NEW.user_id;
+        UPDATE tokens SET revoked_at = strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'),
+            revoked_by = CASE WHEN NEW.disabled AND NOT OLD.disabled THEN 'account disabled'
+                WHEN NEW.password_hash IS NOT OLD.password_hash THEN 'password changed'
+                ELSE 'account changed' END
+        WHERE user_id = NEW.user_id AND revoked_at IS NULL;
+    END;
+    CREATE TRIGGER users_deleted_tokens AFTER DELETE ON users
+    BEGIN
+        UPDATE tokens SET revoked_at = strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'), revoked_by = 'account deleted'
+        WHERE user_id = OLD.user_id AND revoked_at IS NULL;
+        DELETE FROM login_addresses WHERE user_id = OLD.user_id;
+    END;
+    """,
+    # 4: the citizens' ratings, one per ticket, with who served it and where (for the reports);
+    # and what the reports group and filter by, indexed.
+    """
+    CREATE TABLE ratings (
+        rating_id       INTEGER PRIMARY KEY,
+        ticket_id       INTEGER NOT NULL UNIQUE REFERENCES tickets (ticket_id),
+        score           INTEGER NOT NULL CHECK (score BETWEEN 1 AND 4),
+        comment         TEXT NOT NULL DEFAULT '',
+        source          TEXT NOT NULL CHECK (source IN ('counter', 'status_page')),
+        client_id       TEXT,
+        request_id      TEXT,
+        service_day     TEXT NOT NULL,
+        queue_id        INTEGER NOT NULL,
+        counter_id      INTEGER,
+        officer_user_id INTEGER,
+        officer         TEXT,
+        rated_at        TEXT NOT NULL,
+        UNIQUE (client_id, request_id)
+    );
+    CREATE INDEX ratings_by_day ON ratings (service_day);
+    CREATE INDEX tickets_by_day_queue ON tickets (service_day, queue_id);
+    CREATE INDEX tickets_by_day_counter ON tickets (service_day, counter_id);
+    """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
+# PRAGMA application_id of the hub's databases ("QMSH"): tells them from other programs' SQLite files.
+APPLICATION_ID = 0x514D5348
+# Tables every schema version of the hub has (hub.database_check: is this file ours?).
+OUR_TABLES = frozenset({"counters", "tickets", "users", "announcements", "audit"})
 
 
 class StoreError(Exception):
@@ -153,6 +302,18 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+def _statements(script: str) -> list[str]:
+    """The statements of a migration, each whole: a trigger's body has semicolons of its own."""
+    statements, pending = [], ""
+    for piece in script.split(";"):
+        pending += piece + ";"
+        if sqlite3.complete_statement(pending):
+            if pending.strip(" \n;"):
+                statements.append(pending)
+            pending = ""
+    return statements
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the schema to SCHEMA_VERSION; returns the version found."""
     found = conn.execute("PRAGMA user_version").fetchone()[0]
@@ -163,9 +324,10 @@ def migrate(conn: sqlite3.Connection) -> int:
     for version in range(found, SCHEMA_VERSION):
         conn.execute("BEGIN IMMEDIATE")
         try:
-            for statement in MIGRATIONS[version].split(";"):
-                if statement.strip():
-                    conn.execute(statement)
+            if version == 0:
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            for statement in _statements(MIGRATIONS[version]):
+                conn.execute(statement)
             conn.execute(f"PRAGMA user_version = {version + 1}")
             conn.execute("COMMIT")
         except BaseException:
@@ -181,51 +343,78 @@ def ticket_row(ticket: Ticket) -> dict[str, Any]:
     return {
         "ticket_id": ticket.ticket_id,
         "service_day": ticket.service_day.isoformat(),
-        "counter_id": ticket.counter_id,
+        "queue_id": ticket.queue_id,
+        "origin_queue_id": ticket.origin_queue_id,
         "number": ticket.number,
         "procedure_id": ticket.procedure_id,
         "procedure_name": ticket.procedure_name,
         "code": ticket.code,
         "request_id": ticket.request_id,
         "kiosk_id": ticket.kiosk_id,
+        "priority": int(ticket.priority),
+        "priority_reason": ticket.priority_reason,
         "status": ticket.status,
+        "counter_id": ticket.counter_id,
         "created_at": _iso(ticket.created_at),
         "called_at": _iso(ticket.called_at),
+        "served_since": _iso(ticket.served_since),
+        "first_called_at": _iso(ticket.first_called_at),
         "closed_at": _iso(ticket.closed_at),
         "called_by": ticket.called_by,
+        "officer_user_id": ticket.officer_user_id,
         "call_count": ticket.call_count,
+        "transfers": ticket.transfers,
+        "order_rank": ticket.order[0],
+        "order_seq": ticket.order[1],
     }
 
 
 def ticket_from_row(row: sqlite3.Row) -> Ticket:
+    created_at = _moment(row["created_at"])
+    assert created_at is not None
     return Ticket(
         ticket_id=row["ticket_id"],
         service_day=date.fromisoformat(row["service_day"]),
-        counter_id=row["counter_id"],
+        queue_id=row["queue_id"],
+        origin_queue_id=row["origin_queue_id"],
         number=row["number"],
         procedure_id=row["procedure_id"],
         procedure_name=row["procedure_name"],
         code=row["code"],
         request_id=row["request_id"],
         kiosk_id=row["kiosk_id"],
+        priority=bool(row["priority"]),
+        priority_reason=row["priority_reason"],
         status=row["status"],
-        created_at=_moment(row["created_at"]),  # type: ignore[arg-type]
+        counter_id=row["counter_id"],
+        created_at=created_at,
         called_at=_moment(row["called_at"]),
+        served_since=_moment(row["served_since"]),
+        first_called_at=_moment(row["first_called_at"]),
         closed_at=_moment(row["closed_at"]),
         called_by=row["called_by"],
+        officer_user_id=row["officer_user_id"],
         call_count=row["call_count"],
+        transfers=row["transfers"],
+        order=(row["order_rank"], row["order_seq"]),
     )
 
 
 _TICKET_COLUMNS = (
-    "ticket_id, service_day, counter_id, number, procedure_id, procedure_name, code, request_id, "
-    "kiosk_id, status, created_at, called_at, closed_at, called_by, call_count"
+    "ticket_id, service_day, queue_id, origin_queue_id, number, procedure_id, procedure_name, code, request_id, "
+    "kiosk_id, priority, priority_reason, status, counter_id, created_at, called_at, served_since, "
+    "first_called_at, closed_at, called_by, officer_user_id, call_count, transfers, order_rank, order_seq"
+)
+# What a change of a ticket may change; the rest is fixed when it is issued.
+_MUTABLE_TICKET_COLUMNS = (
+    "service_day", "queue_id", "status", "counter_id", "called_at", "served_since", "first_called_at", "closed_at",
+    "called_by", "officer_user_id", "call_count", "transfers", "order_rank", "order_seq",
 )
 _UPSERT_TICKET = (
     f"INSERT INTO tickets ({_TICKET_COLUMNS}) VALUES ("
     + ", ".join(":" + c.strip() for c in _TICKET_COLUMNS.split(","))
-    + ") ON CONFLICT (ticket_id) DO UPDATE SET status = excluded.status, called_at = excluded.called_at, "
-    "closed_at = excluded.closed_at, called_by = excluded.called_by, call_count = excluded.call_count"
+    + ") ON CONFLICT (ticket_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _MUTABLE_TICKET_COLUMNS)
 )
 
 
@@ -235,6 +424,102 @@ _UPSERT_TICKET = (
 def save_ticket_rows(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
     """Rows made by :func:`ticket_row` on the event loop: the writer thread never reads live tickets."""
     conn.executemany(_UPSERT_TICKET, rows)
+
+
+def write_events(conn: sqlite3.Connection, events: list[TicketEvent]) -> None:
+    """A ticket's steps, as ``ticket.<action>`` events of the hall's event log."""
+    conn.executemany(
+        "INSERT INTO events (at, kind, ticket_id, counter_id, queue_id, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [(_iso(e.at), "ticket." + e.action, e.ticket_id, e.counter_id, e.queue_id, e.actor,
+          json.dumps(e.detail, ensure_ascii=False, sort_keys=True, default=str)) for e in events],
+    )
+
+
+def write_event(conn: sqlite3.Connection, at: datetime, kind: str, *, actor: str = "", counter_id: int | None = None,
+                queue_id: int | None = None, ticket_id: int | None = None,
+                detail: dict[str, Any] | None = None) -> None:
+    """One event of the hall that is not a ticket's step (a counter paused, an officer logged in)."""
+    conn.execute(
+        "INSERT INTO events (at, kind, ticket_id, counter_id, queue_id, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (_iso(at), kind, ticket_id, counter_id, queue_id, actor,
+         json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, default=str)),
+    )
+
+
+def last_event_at(conn: sqlite3.Connection) -> datetime | None:
+    """When the hall last recorded anything: the hub's last known time."""
+    row = conn.execute("SELECT at FROM events ORDER BY event_id DESC LIMIT 1").fetchone()
+    return _moment(row[0]) if row else None
+
+
+@dataclass(frozen=True)
+class StoredRating:
+    rating_id: int
+    ticket_id: int
+    score: int
+    source: str
+    client_id: str | None
+    request_id: str | None
+    counter_id: int | None
+    rated_at: datetime
+
+
+def find_rating(conn: sqlite3.Connection, ticket_id: int) -> StoredRating | None:
+    row = conn.execute("SELECT rating_id, ticket_id, score, source, client_id, request_id, counter_id, rated_at "
+                       "FROM ratings WHERE ticket_id = ?", (ticket_id,)).fetchone()
+    if row is None:
+        return None
+    rated_at = _moment(row[7])
+    assert rated_at is not None
+    return StoredRating(row[0], row[1], row[2], row[3], row[4], row[5], row[6], rated_at)
+
+
+def save_rating(conn: sqlite3.Connection, ticket: Ticket, score: int, comment: str, source: str,
+                client_id: str | None, request_id: str | None, at: datetime) -> int:
+    """The rating of a finished ticket, with the ticket's queue, counter and officer; its rating_id."""
+    cursor = conn.execute(
+        "INSERT INTO ratings (ticket_id, score, comment, source, client_id, request_id, service_day, queue_id, "
+        "counter_id, officer_user_id, officer, rated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (ticket.ticket_id, score, comment, source, client_id, request_id, ticket.service_day.isoformat(),
+         ticket.queue_id, ticket.counter_id, ticket.officer_user_id, ticket.called_by, _iso(at)))
+    write_event(conn, at, "ticket.rated", actor=client_id or source, counter_id=ticket.counter_id,
+                queue_id=ticket.queue_id, ticket_id=ticket.ticket_id, detail={"score": score, "source": source})
+    return int(cursor.lastrowid)  # type: ignore[arg-type]
+
+
+def get_meta(conn: sqlite3.Connection, key: str) -> str | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return row[0] if row else None
+
+
+def set_meta(conn: sqlite3.Connection, key: str, value: str) -> None:
+    conn.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                 (key, value))
+
+
+def create_hall_identity(conn: sqlite3.Connection, site_name: str | None) -> None:
+    """A new database's identity: a random ``hall_id`` (a restore refuses another hall's backup) and the site name."""
+    set_meta(conn, "hall_id", secrets.token_hex(16))
+    set_meta(conn, "created_at", datetime.now(UTC).isoformat())
+    if site_name:
+        set_meta(conn, "site_name", site_name)
+
+
+def record_site(conn: sqlite3.Connection, site_name: str, site_id: str | None = None) -> None:
+    """At each start: the site this database serves (a database made before hall ids gets its own now)."""
+    if get_meta(conn, "hall_id") is None:
+        create_hall_identity(conn, site_name)
+    if get_meta(conn, "site_name") != site_name:
+        set_meta(conn, "site_name", site_name)
+    if site_id is not None and get_meta(conn, "site_id") != site_id:
+        set_meta(conn, "site_id", site_id)
+
+
+def hall_identity(conn: sqlite3.Connection) -> dict[str, str]:
+    """The identity keys of ``meta``: hall_id, site_name, site_id, created_at, backed_up_at (those present)."""
+    rows = conn.execute("SELECT key, value FROM meta WHERE key IN "
+                        "('hall_id', 'site_name', 'site_id', 'created_at', 'backed_up_at')").fetchall()
+    return {row[0]: row[1] for row in rows}
 
 
 def save_counter_status(
@@ -337,12 +622,187 @@ def add_user(
     full_name: str | None,
     at: datetime,
 ) -> int:
-    cursor = conn.execute(
-        "INSERT INTO users (username, password_hash, role, counter_id, full_name, created_at) "
-        "VALUES (?, ?, ?, ?, ?, ?)",
-        (username, password_hash, role, counter_id, full_name, _iso(at)),
+    # Never a deleted person's id again: a token or a ticket naming that id must not come to mean someone new.
+    highest = int(conn.execute("SELECT COALESCE(MAX(user_id), 0) FROM users").fetchone()[0])
+    user_id = max(highest, int(get_meta(conn, "last_user_id") or 0)) + 1
+    conn.execute(
+        "INSERT INTO users (user_id, username, password_hash, role, counter_id, full_name, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (user_id, username, password_hash, role, counter_id, full_name, _iso(at)),
     )
-    return int(cursor.lastrowid)  # type: ignore[arg-type]
+    set_meta(conn, "last_user_id", str(user_id))
+    return user_id
+
+
+_USER_COLUMNS = "user_id, username, password_hash, role, counter_id, full_name, disabled"
+
+
+def _user(row: Any) -> UserRecord:
+    return UserRecord(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
+
+
+def list_users(conn: sqlite3.Connection) -> list[UserRecord]:
+    return [_user(r) for r in conn.execute(f"SELECT {_USER_COLUMNS} FROM users ORDER BY username").fetchall()]
+
+
+def find_user_by_id(conn: sqlite3.Connection, user_id: int) -> UserRecord | None:
+    row = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE user_id = ?", (user_id,)).fetchone()
+    return _user(row) if row else None
+
+
+def set_user_disabled(conn: sqlite3.Connection, user_id: int, disabled: bool) -> bool:
+    cursor = conn.execute("UPDATE users SET disabled = ? WHERE user_id = ?", (int(disabled), user_id))
+    return cursor.rowcount == 1
+
+
+def set_user_password(conn: sqlite3.Connection, user_id: int, password_hash: str) -> bool:
+    cursor = conn.execute("UPDATE users SET password_hash = ? WHERE user_id = ?", (password_hash, user_id))
+    return cursor.rowcount == 1
+
+
+def set_user_counter(conn: sqlite3.Connection, user_id: int, counter_id: int | None) -> bool:
+    cursor = conn.execute("UPDATE users SET counter_id = ? WHERE user_id = ?", (counter_id, user_id))
+    return cursor.rowcount == 1
+
+
+def delete_user(conn: sqlite3.Connection, user_id: int) -> bool:
+    return conn.execute("DELETE FROM users WHERE user_id = ?", (user_id,)).rowcount == 1
+
+
+# --- tokens: which were handed out, which no longer count (hub.token_registry) ---------
+
+# A listed token is kept this long after it expired (for `qms-hub token list --all`), then dropped.
+TOKEN_ROWS_KEPT_AFTER_EXPIRY = timedelta(days=30)
+# An address a person has not logged in from for this long is no longer known-good.
+LOGIN_ADDRESS_KEPT = timedelta(days=180)
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    token_id: str
+    role: str
+    client_id: str | None
+    user_id: int | None
+    username: str | None
+    generation: int | None
+    issued_at: datetime
+    expires_at: datetime
+    issued_by: str
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+
+
+@dataclass(frozen=True)
+class AccountTokens:
+    """What a person's tokens are checked against: the account's generation and whether it may log in."""
+
+    user_id: int
+    username: str
+    generation: int
+    disabled: bool
+
+
+@dataclass(frozen=True)
+class TokenRules:
+    """Everything that makes a well-signed, unexpired token stop counting."""
+
+    revoked_ids: frozenset[str]
+    # client_id -> epoch seconds: that device's tokens without an id, issued before, are refused.
+    device_cutoffs: dict[str, float]
+    accounts: dict[int, AccountTokens]
+
+
+_TOKEN_COLUMNS = ("token_id, role, client_id, user_id, username, generation, issued_at, expires_at, issued_by, "
+                  "revoked_at, revoked_by")
+
+
+def record_token(conn: sqlite3.Connection, token: TokenRecord) -> None:
+    conn.execute(
+        f"INSERT INTO tokens ({_TOKEN_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (token.token_id, token.role, token.client_id, token.user_id, token.username, token.generation,
+         _iso(token.issued_at), _iso(token.expires_at), token.issued_by, _iso(token.revoked_at), token.revoked_by),
+    )
+    conn.execute("DELETE FROM tokens WHERE expires_at < ?", (_iso(token.issued_at - TOKEN_ROWS_KEPT_AFTER_EXPIRY),))
+
+
+def list_tokens(conn: sqlite3.Connection, now: datetime, *, include_expired: bool = False) -> list[TokenRecord]:
+    where = "" if include_expired else "WHERE expires_at > ?"
+    rows = conn.execute(f"SELECT {_TOKEN_COLUMNS} FROM tokens {where} ORDER BY issued_at, token_id",
+                        () if include_expired else (_iso(now),)).fetchall()
+    return [TokenRecord(r[0], r[1], r[2], r[3], r[4], r[5], _moment(r[6]), _moment(r[7]),  # type: ignore[arg-type]
+                        r[8], _moment(r[9]), r[10]) for r in rows]
+
+
+def revoke_tokens(conn: sqlite3.Connection, at: datetime, by: str, *, token_id: str | None = None,
+                  client_id: str | None = None, user_id: int | None = None, username: str | None = None) -> int:
+    """Mark the matching tokens revoked (one id, a device's, or a person's); how many were still in force."""
+    args: tuple[object, ...]
+    if token_id is not None:
+        where, args = "token_id = ?", (token_id,)
+    elif client_id is not None:
+        where, args = "client_id = ?", (client_id,)
+    elif user_id is not None or username is not None:
+        where, args = "(user_id = ? OR (user_id IS NULL AND username = ?))", (user_id, username)
+    else:
+        raise ValueError("revoke which tokens? give a token id, a client_id or a user")
+    cursor = conn.execute(f"UPDATE tokens SET revoked_at = ?, revoked_by = ? WHERE {where} AND revoked_at IS NULL "
+                          "AND expires_at > ?", (_iso(at), by, *args, _iso(at)))
+    return cursor.rowcount
+
+
+def cut_off_device(conn: sqlite3.Connection, client_id: str, before: datetime) -> None:
+    """Refuse every token of the device issued up to ``before``'s second, listed or not.
+
+    Whole seconds, as a token's ``iat``: a token made in the same second as the cut-off, before or
+    after it, is refused too (a token cannot say which came first); one for the device made from the
+    next second on counts.
+    """
+    conn.execute("INSERT INTO device_revocations (client_id, revoked_before) VALUES (?, ?) "
+                 "ON CONFLICT (client_id) DO UPDATE SET revoked_before = excluded.revoked_before",
+                 (client_id, float(int(before.timestamp()) + 1)))
+
+
+def bump_token_generation(conn: sqlite3.Connection, user_id: int) -> bool:
+    """Every token the person holds stops counting; False if there is no such account."""
+    return conn.execute("UPDATE users SET token_gen = token_gen + 1 WHERE user_id = ?", (user_id,)).rowcount == 1
+
+
+def token_rules(conn: sqlite3.Connection, now: datetime) -> TokenRules:
+    revoked = conn.execute("SELECT token_id FROM tokens WHERE revoked_at IS NOT NULL AND expires_at > ?",
+                           (_iso(now),)).fetchall()
+    cutoffs = conn.execute("SELECT client_id, revoked_before FROM device_revocations").fetchall()
+    accounts = conn.execute("SELECT user_id, username, token_gen, disabled FROM users").fetchall()
+    return TokenRules(
+        revoked_ids=frozenset(r[0] for r in revoked),
+        device_cutoffs={r[0]: float(r[1]) for r in cutoffs},
+        accounts={r[0]: AccountTokens(r[0], r[1], r[2], bool(r[3])) for r in accounts},
+    )
+
+
+@dataclass(frozen=True)
+class LoginAccount:
+    """What LOGIN needs to know about a username before it checks the password."""
+
+    user: UserRecord | None
+    generation: int
+    known_address: bool
+
+
+def login_account(conn: sqlite3.Connection, username: str, address: str) -> LoginAccount:
+    user = find_user(conn, username)
+    if user is None:
+        return LoginAccount(None, 0, False)
+    generation = conn.execute("SELECT token_gen FROM users WHERE user_id = ?", (user.user_id,)).fetchone()[0]
+    known = conn.execute("SELECT 1 FROM login_addresses WHERE user_id = ? AND address = ?",
+                         (user.user_id, address)).fetchone()
+    return LoginAccount(user, int(generation), known is not None)
+
+
+def remember_login_address(conn: sqlite3.Connection, user_id: int, address: str, at: datetime) -> None:
+    conn.execute("INSERT INTO login_addresses (user_id, address, last_ok_at) VALUES (?, ?, ?) "
+                 "ON CONFLICT (user_id, address) DO UPDATE SET last_ok_at = excluded.last_ok_at",
+                 (user_id, address, _iso(at)))
+    conn.execute("DELETE FROM login_addresses WHERE last_ok_at < ?", (_iso(at - LOGIN_ADDRESS_KEPT),))
 
 
 # --- the writer thread --------------------------------------------------------
@@ -365,6 +825,12 @@ def _settle(future: asyncio.Future, result: Any, error: BaseException | None) ->
         future.set_result(result)
 
 
+def _settle_all(outcomes: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:
+    """Settle a batch's futures in the order their jobs were submitted."""
+    for future, result, error in outcomes:
+        _settle(future, result, error)
+
+
 class Store:
     """The database behind a single writer thread with group commit."""
 
@@ -378,6 +844,9 @@ class Store:
         self._conn.row_factory = sqlite3.Row
         migrate(self._conn)
         self._thread: threading.Thread | None = None
+        # Read-only connections for queries that need no writer (reports, other days' tickets), one per
+        # worker thread: WAL lets them read while the writer commits.
+        self._readers = threading.local()
 
     # Synchronous access, for start-up (before serving) and the command line.
     def run_sync(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -408,6 +877,22 @@ class Store:
         future = loop.create_future()
         self._jobs.put(_Job(fn, future, loop))
         return future
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(conn)`` on a read-only connection in a worker thread (never on the event loop)."""
+        return await asyncio.to_thread(self._read, fn)
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        conn = getattr(self._readers, "conn", None)
+        if conn is None:
+            conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False, timeout=30)
+            conn.row_factory = sqlite3.Row
+            self._readers.conn = conn
+        conn.execute("BEGIN")
+        try:
+            return fn(conn)
+        finally:
+            conn.execute("ROLLBACK")
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run ``fn(conn)`` in a transaction on the writer thread; returns once it is committed durably."""
@@ -473,5 +958,10 @@ class Store:
                 conn.execute("ROLLBACK")
             failed = StoreError(f"database commit failed: {exc}")
             outcomes = [(None, failed) for _ in batch]
+        # One callback per loop for the whole batch, not one per job: every awaiter of the commit then
+        # resumes in the same loop iteration, and what they send leaves in one flush (hub.delivery).
+        settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Any, BaseException | None]]] = {}
         for job, (result, error) in zip(batch, outcomes, strict=True):
-            job.loop.call_soon_threadsafe(_settle, job.future, result, error)
+            settled.setdefault(job.loop, []).append((job.future, result, error))
+        for loop, outcome in settled.items():
+            loop.call_soon_threadsafe(_settle_all, outcome)

@@ -69,6 +69,8 @@ AUTH_FAILURE_BACKOFF = 6
 # Closing must not hold up stop() for long when the hub is gone.
 CLOSE_TIMEOUT = 2.0
 RECENT_CALLS_KEPT = 20
+# TICKET_UPDATEDs remembered, newest first: enough for a TV to show what just happened at each counter.
+TICKET_UPDATES_KEPT = 20
 # Answered request ids remembered, to drop the second answer when a retry crossed the first.
 ANSWERED_REQUESTS_KEPT = 256
 
@@ -155,6 +157,32 @@ class HubEvent:
 class ProcedureView:
     procedure_id: int
     procedure_name: str
+    queue_id: int | None = None
+    field_id: int | None = None
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """One line of citizens (PROTOCOL.md Version 2) as the hub last described it."""
+
+    queue_id: int
+    name: str
+    counter_ids: tuple[int, ...] = ()
+    backup_counter_ids: tuple[int, ...] = ()
+    waiting_count: int = 0
+    priority_waiting_count: int = 0
+    next_numbers: tuple[int, ...] = ()
+    average_wait_time: int = 0
+    prefix: str = ""
+
+
+@dataclass(frozen=True)
+class FieldView:
+    """A group of procedures (lĩnh vực) for the kiosk's first menu."""
+
+    field_id: int
+    name: str
+    procedure_ids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -171,10 +199,58 @@ class CounterView:
     average_wait_time: int = 0
     procedures: tuple[ProcedureView, ...] = ()
     officer_connected: bool = False
+    # PROTOCOL.md Version 2 (a hub of the first version sends none of these: the counter is its own queue).
+    number: int | None = None
+    queue_ids: tuple[int, ...] = ()
+    backup_queue_ids: tuple[int, ...] = ()
+    current_ticket: m.CurrentTicket | None = None
+    officer_name: str | None = None
 
     @property
     def is_active(self) -> bool:
         return self.status == "active"
+
+    @property
+    def shown_number(self) -> int:
+        """The number painted above the desk (the id when the hub sends none)."""
+        return self.number if self.number is not None else self.counter_id
+
+
+@dataclass(frozen=True)
+class CallView:
+    """One call as the hall saw it: the CALL_TICKET and TICKET_ANNOUNCEMENT of one call joined into one.
+
+    The hub sends both for every call (a Version 2 hub the announcement first, the
+    first version the other way round); ``called`` and ``announced`` say which have
+    arrived, so the second one completes this call instead of making another. A
+    call from a SNAPSHOT's ``recent_calls`` counts as both, and knows only what a
+    ``CallRecord`` carries (its priority and label come from the counter's
+    ``current_ticket`` while it is still being served).
+    """
+
+    ticket_number: int
+    counter_id: int
+    counter_name: str
+    timestamp: str
+    announcement_text: str = ""
+    ticket_label: str = ""
+    priority: bool = False
+    queue_id: int | None = None
+    queue_name: str | None = None
+    counter_number: int | None = None
+    recall: bool = False
+    called: bool = True
+    announced: bool = True
+
+    @property
+    def label(self) -> str:
+        """The number as printed and shown ("A12"; the bare number when the hub sent no label)."""
+        return self.ticket_label or str(self.ticket_number)
+
+    def record(self) -> m.CallRecord:
+        return m.CallRecord(ticket_number=self.ticket_number, counter_id=self.counter_id,
+                            counter_name=self.counter_name, announcement_text=self.announcement_text,
+                            timestamp=self.timestamp)
 
 
 def _empty_counters() -> Mapping[int, CounterView]:
@@ -203,6 +279,19 @@ class HubState:
     announcements: tuple[m.AnnouncementOutPayload, ...] = ()
     # Newest first, as in the SNAPSHOT.
     recent_calls: tuple[m.CallRecord, ...] = ()
+    # PROTOCOL.md Version 2: the lines of citizens, the kiosk's fields, the site's texts and rules.
+    queues: Mapping[int, QueueView] = field(default_factory=lambda: MappingProxyType({}))
+    fields: tuple[FieldView, ...] = ()
+    announcement_template: str = m.DEFAULT_ANNOUNCEMENT_TEMPLATE
+    public_url: str | None = None
+    # The latest TICKET_UPDATED (a finish, no-show, transfer or return), for screens that show it.
+    last_ticket_update: m.TicketUpdatedPayload | None = None
+    # The calls with everything the hub said of them, newest first (``recent_calls`` is the same, as records).
+    calls: tuple[CallView, ...] = ()
+    # The latest TICKET_UPDATEDs, newest first (TICKET_UPDATES_KEPT of them).
+    ticket_updates: tuple[m.TicketUpdatedPayload, ...] = ()
+    # The counters this TV shows (the site file's [[displays]] for its location); empty: every counter.
+    display_counters: tuple[int, ...] = ()
 
     def hub_now(self) -> datetime:
         """The hub's idea of the current time (UTC)."""
@@ -233,9 +322,22 @@ def _counter_view(counter: m.CounterState) -> CounterView:
         waiting_count=counter.waiting_count,
         next_numbers=tuple(counter.next_numbers),
         average_wait_time=counter.average_wait_time,
-        procedures=tuple(ProcedureView(p.procedure_id, p.procedure_name) for p in counter.procedures),
+        procedures=tuple(ProcedureView(p.procedure_id, p.procedure_name, p.queue_id, p.field_id)
+                         for p in counter.procedures),
         officer_connected=counter.officer_connected,
+        number=counter.counter_number,
+        queue_ids=tuple(counter.queue_ids),
+        backup_queue_ids=tuple(counter.backup_queue_ids),
+        current_ticket=counter.current_ticket,
+        officer_name=counter.officer_name,
     )
+
+
+def _queue_view(queue: m.QueueInfo) -> QueueView:
+    return QueueView(queue_id=queue.queue_id, name=queue.queue_name, counter_ids=tuple(queue.counter_ids),
+                     backup_counter_ids=tuple(queue.backup_counter_ids), waiting_count=queue.waiting_count,
+                     priority_waiting_count=queue.priority_waiting_count, next_numbers=tuple(queue.next_numbers),
+                     average_wait_time=queue.average_wait_time, prefix=queue.prefix)
 
 
 def _with_counter(counters: Mapping[int, CounterView], counter: CounterView) -> Mapping[int, CounterView]:
@@ -250,6 +352,87 @@ def _known_counter(state: HubState, counter_id: int, name: str | None) -> Counte
         # Only before the first SNAPSHOT, or a counter the hub added since: start from what we are told.
         return CounterView(counter_id=counter_id, name=name or f"Quầy {counter_id}")
     return known
+
+
+def _snapshot_calls(snapshot: m.SnapshotPayload) -> tuple[CallView, ...]:
+    counters = {c.counter_id: c for c in snapshot.counters}
+    calls = []
+    for record in snapshot.recent_calls[:RECENT_CALLS_KEPT]:
+        counter = counters.get(record.counter_id)
+        current = counter.current_ticket if counter is not None else None
+        # A CallRecord says nothing of priority or label; the counter's current ticket does, while it is this one.
+        serving = current if current is not None and current.ticket_number == record.ticket_number else None
+        calls.append(CallView(
+            ticket_number=record.ticket_number, counter_id=record.counter_id, counter_name=record.counter_name,
+            timestamp=record.timestamp, announcement_text=record.announcement_text,
+            ticket_label=serving.ticket_label if serving is not None else "",
+            priority=serving.priority if serving is not None else False,
+            queue_id=serving.queue_id if serving is not None else None,
+            counter_number=counter.counter_number if counter is not None else None))
+    return tuple(calls)
+
+
+def _with_calls(state: HubState, calls: tuple[CallView, ...]) -> HubState:
+    kept = calls[:RECENT_CALLS_KEPT]
+    return replace(state, calls=kept, recent_calls=tuple(call.record() for call in kept))
+
+
+def _same_call(head: CallView | None, counter_id: int, ticket_number: int) -> bool:
+    return head is not None and head.counter_id == counter_id and head.ticket_number == ticket_number
+
+
+def _called(state: HubState, call: m.CallTicketOutPayload) -> HubState:
+    head = state.calls[0] if state.calls else None
+    joining = head is not None and not head.called and _same_call(head, call.counter_id, call.ticket_number)
+    # When its TICKET_ANNOUNCEMENT came first, this completes the same call, with the hub's own timestamp.
+    base = head if joining and head is not None else CallView(
+        ticket_number=call.ticket_number, counter_id=call.counter_id, counter_name=call.counter_name,
+        timestamp=call.timestamp, announced=False)
+    view = replace(base, called=True, counter_name=call.counter_name, timestamp=call.timestamp,
+                   ticket_label=call.ticket_label, priority=call.priority, queue_id=call.queue_id,
+                   queue_name=call.queue_name, counter_number=call.counter_number, recall=call.recall)
+    return _with_calls(state, (view,) + (state.calls[1:] if joining else state.calls))
+
+
+def _announced(state: HubState, spoken: m.TicketAnnouncementPayload, received: float) -> HubState:
+    head = state.calls[0] if state.calls else None
+    if head is not None and not head.announced and _same_call(head, spoken.counter_id, spoken.ticket_number):
+        joined = replace(head, announced=True, announcement_text=spoken.announcement_text,
+                         ticket_label=head.ticket_label or spoken.ticket_label,
+                         priority=head.priority or spoken.priority,
+                         queue_id=head.queue_id if head.queue_id is not None else spoken.queue_id,
+                         queue_name=head.queue_name or spoken.queue_name,
+                         counter_number=head.counter_number if head.counter_number is not None
+                         else spoken.counter_number)
+        return _with_calls(state, (joined,) + state.calls[1:])
+    # Until its CALL_TICKET brings the hub's timestamp: when it arrived, by the hub's clock.
+    arrived = datetime.fromtimestamp(received, UTC) + timedelta(seconds=state.server_time_offset)
+    fresh = CallView(ticket_number=spoken.ticket_number, counter_id=spoken.counter_id,
+                     counter_name=spoken.counter_name, timestamp=m.utc_timestamp(arrived),
+                     announcement_text=spoken.announcement_text, ticket_label=spoken.ticket_label,
+                     priority=spoken.priority, queue_id=spoken.queue_id, queue_name=spoken.queue_name,
+                     counter_number=spoken.counter_number, called=False)
+    return _with_calls(state, (fresh,) + state.calls)
+
+
+def _ticket_updated(state: HubState, update: m.TicketUpdatedPayload) -> HubState:
+    """Remember the update; a ticket that is no longer called leaves the counter that was serving it.
+
+    The QUEUE_UPDATEs that follow say the same; a screen drawn in between is already right.
+    """
+    counters = state.counters
+    if update.status != "called":
+        for counter_id in dict.fromkeys((update.from_counter_id, update.counter_id)):
+            known = counters.get(counter_id) if counter_id is not None else None
+            if known is None:
+                continue
+            current = known.current_ticket
+            serving = current.ticket_id == update.ticket_id if current is not None \
+                else known.current_number == update.ticket_number
+            if serving:
+                counters = _with_counter(counters, replace(known, current_number=None, current_ticket=None))
+    return replace(state, counters=counters, last_ticket_update=update,
+                   ticket_updates=((update,) + state.ticket_updates)[:TICKET_UPDATES_KEPT])
 
 
 def apply_message(state: HubState, message: m.ServerMessage, *, local_time: float | None = None) -> HubState:
@@ -270,6 +453,13 @@ def apply_message(state: HubState, message: m.ServerMessage, *, local_time: floa
             counters=MappingProxyType({c.counter_id: _counter_view(c) for c in p.counters}),
             announcements=tuple(p.announcements),
             recent_calls=tuple(p.recent_calls[:RECENT_CALLS_KEPT]),
+            queues=MappingProxyType({q.queue_id: _queue_view(q) for q in p.queues}),
+            fields=tuple(FieldView(f.field_id, f.field_name, tuple(f.procedure_ids)) for f in p.fields),
+            announcement_template=p.announcement_template,
+            public_url=p.public_url,
+            calls=_snapshot_calls(p),
+            ticket_updates=(),
+            display_counters=tuple(p.display_counters),
         )
     if isinstance(message, m.ConnectionAck):
         offset = _clock_offset(message.payload.server_time, received, state.server_time_offset)
@@ -285,8 +475,23 @@ def apply_message(state: HubState, message: m.ServerMessage, *, local_time: floa
             waiting_count=update.waiting_count,
             next_numbers=tuple(update.next_numbers),
             average_wait_time=update.average_wait_time,
+            # QUEUE_UPDATE lists the backup queues with the counter's own; the SNAPSHOT told them apart.
+            queue_ids=known.queue_ids or tuple(q for q in update.queue_ids if q not in known.backup_queue_ids),
+            current_ticket=update.current_ticket,
         )
-        return replace(state, counters=_with_counter(state.counters, counter))
+        queues = state.queues
+        if update.queues:
+            lines = dict(queues)
+            for line in update.queues:
+                old = lines.get(line.queue_id) or QueueView(line.queue_id, f"Hàng {line.queue_id}")
+                lines[line.queue_id] = replace(old, waiting_count=line.waiting_count,
+                                               priority_waiting_count=line.priority_waiting_count,
+                                               next_numbers=tuple(line.next_numbers),
+                                               average_wait_time=line.average_wait_time)
+            queues = MappingProxyType(lines)
+        return replace(state, counters=_with_counter(state.counters, counter), queues=queues)
+    if isinstance(message, m.TicketUpdated):
+        return _ticket_updated(state, message.payload)
     if isinstance(message, m.CounterStatusUpdate):
         change = message.payload
         known = _known_counter(state, change.counter_id, change.counter_name)
@@ -296,24 +501,9 @@ def apply_message(state: HubState, message: m.ServerMessage, *, local_time: floa
         still_shown = replace(state, announcements=state.active_announcements())
         return replace(still_shown, announcements=still_shown.announcements + (message.payload,))
     if isinstance(message, m.CallTicketOut):
-        call = message.payload
-        record = m.CallRecord(ticket_number=call.ticket_number, counter_id=call.counter_id,
-                              counter_name=call.counter_name, announcement_text="", timestamp=call.timestamp)
-        return replace(state, recent_calls=((record,) + state.recent_calls)[:RECENT_CALLS_KEPT])
+        return _called(state, message.payload)
     if isinstance(message, m.TicketAnnouncement):
-        spoken = message.payload
-        calls = state.recent_calls
-        # The hub sends CALL_TICKET then TICKET_ANNOUNCEMENT for one call: complete that record.
-        if calls and calls[0].ticket_number == spoken.ticket_number and calls[0].counter_id == spoken.counter_id \
-                and not calls[0].announcement_text:
-            head = m.CallRecord(ticket_number=spoken.ticket_number, counter_id=spoken.counter_id,
-                                counter_name=spoken.counter_name, announcement_text=spoken.announcement_text,
-                                timestamp=calls[0].timestamp)
-            return replace(state, recent_calls=(head,) + calls[1:])
-        record = m.CallRecord(ticket_number=spoken.ticket_number, counter_id=spoken.counter_id,
-                              counter_name=spoken.counter_name, announcement_text=spoken.announcement_text,
-                              timestamp=m.utc_timestamp(state.hub_now()))
-        return replace(state, recent_calls=((record,) + calls)[:RECENT_CALLS_KEPT])
+        return _announced(state, message.payload, received)
     return state
 
 
@@ -543,16 +733,18 @@ class HubConnection:
         return f"{prefix}-{uuid.uuid4().hex}"
 
     def request_ticket(self, counter_id: int | None = None, procedure_id: int | None = None, *,
-                       request_id: str | None = None) -> str:
+                       request_id: str | None = None, queue_id: int | None = None, priority: bool = False,
+                       priority_reason: m.PriorityReason | None = None) -> str:
         """Ask for a ticket; its request_id. Answered by TICKET_CREATED or ERROR with that request_id.
 
         The request stays pending until answered, across any number of reconnects.
         """
-        if counter_id is None and procedure_id is None:
-            raise ValueError("a ticket request needs counter_id or procedure_id")
+        if counter_id is None and procedure_id is None and queue_id is None:
+            raise ValueError("a ticket request needs procedure_id, queue_id or counter_id")
         request_id = request_id or self.new_request_id()
         request = m.TicketRequest(m.TicketRequestPayload(
-            counter_id=counter_id, procedure_id=procedure_id, request_id=request_id))
+            counter_id=counter_id, procedure_id=procedure_id, queue_id=queue_id, request_id=request_id,
+            priority=priority, priority_reason=priority_reason if priority else None))
         self._pending[request_id] = request
         if self._ws is not None:
             self._spawn(self._send_request(self._ws, request))
@@ -685,17 +877,27 @@ class ThreadedHubClient:
             failed.set_exception(exc if isinstance(exc, NotConnected) else NotConnected(str(exc)))
             return failed
 
-    def request_ticket(self, counter_id: int | None = None, procedure_id: int | None = None) -> str:
+    def request_ticket(self, counter_id: int | None = None, procedure_id: int | None = None, *,
+                       queue_id: int | None = None, priority: bool = False,
+                       priority_reason: m.PriorityReason | None = None) -> str:
         """Ask for a ticket from any thread; its request_id (see :meth:`HubConnection.request_ticket`).
 
         The answer comes through :meth:`poll` as TICKET_CREATED or ERROR carrying that request_id.
         """
-        if counter_id is None and procedure_id is None:
-            raise ValueError("a ticket request needs counter_id or procedure_id")
+        if counter_id is None and procedure_id is None and queue_id is None:
+            raise ValueError("a ticket request needs procedure_id, queue_id or counter_id")
         request_id = self._connection.new_request_id()
         self._running_loop().call_soon_threadsafe(functools.partial(
-            self._connection.request_ticket, counter_id, procedure_id, request_id=request_id))
+            self._connection.request_ticket, counter_id, procedure_id, request_id=request_id, queue_id=queue_id,
+            priority=priority, priority_reason=priority_reason))
         return request_id
+
+    def new_request_id(self) -> str:
+        """A fresh request id as the connection makes them (this node's client_id and a uuid4), from any thread.
+
+        For requests the node keeps itself, such as the counter display's RATINGs waiting for the hub.
+        """
+        return self._connection.new_request_id()
 
     def forget_request(self, request_id: str) -> None:
         """Stop retrying a pending ticket request (from any thread)."""
@@ -710,6 +912,7 @@ class ThreadedHubClient:
 
 __all__ = [
     "AUTH_FAILURE_BACKOFF",
+    "CallView",
     "CounterView",
     "HubClientConfig",
     "HubConnection",

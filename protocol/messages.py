@@ -17,8 +17,8 @@ Every frame is ``{"type": "...", "payload": {...}}``; the ``type`` is the
 struct's msgspec tag.
 """
 
-from __future__ import annotations
 
+import functools
 import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
@@ -26,15 +26,17 @@ from typing import Annotated, Any, Literal, get_args
 import msgspec
 from msgspec import Meta, Struct, field
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2
 MAX_MESSAGE_BYTES = 64 * 1024
 # What a TV shows and says for a call unless the site file sets its own (PROTOCOL.md).
 # The hub sends the site's template in every SNAPSHOT; this is the one default.
-DEFAULT_ANNOUNCEMENT_TEMPLATE = "Mời khách hàng số {number} đến quầy {counter_name}"
+DEFAULT_ANNOUNCEMENT_TEMPLATE = "Mời khách hàng số {number} đến quầy số {counter_number}"
 
 # --- bounded scalar types ---------------------------------------------------
 
 CounterId = Annotated[int, Meta(ge=1, le=1_000_000)]
+QueueId = Annotated[int, Meta(ge=1, le=1_000_000)]
+TicketId = Annotated[int, Meta(ge=1, le=2**53)]
 ProcedureId = Annotated[int, Meta(ge=1, le=1_000_000_000)]
 TicketNumber = Annotated[int, Meta(ge=0, le=999_999)]
 UserId = Annotated[int, Meta(ge=0, le=2**53)]
@@ -47,8 +49,11 @@ ShortText = Annotated[str, Meta(max_length=200)]
 Reason = Annotated[str, Meta(max_length=200)]
 AnnouncementText = Annotated[str, Meta(min_length=1, max_length=500)]
 
-ClientType = Literal["kiosk", "tv", "officer", "admin"]
-Role = Literal["admin", "leader", "officer", "kiosk", "tv"]
+ClientType = Literal["kiosk", "tv", "counter", "officer", "admin"]
+Role = Literal["admin", "leader", "officer", "kiosk", "tv", "counter"]
+TicketStatus = Literal["waiting", "called", "done", "no_show", "cancelled", "expired"]
+PriorityReason = Literal["elderly", "disability", "pregnant", "child", "merit", "other"]
+TicketActionName = Literal["finish", "no_show", "transfer", "return"]
 CounterStatus = Literal["active", "paused", "offline"]
 Priority = Literal["high", "medium", "low"]
 AlertType = Literal["counter_offline", "high_queue", "system_error"]
@@ -65,25 +70,57 @@ ErrorCode = Literal[
     # Beyond PROTOCOL.md's list; a seed client shows `message` for any code.
     "TICKET_NOT_FOUND",
     "INTERNAL_ERROR",
+    # PROTOCOL.md Version 2.
+    "COUNTER_BUSY",
+    "ALREADY_RATED",
 ]
 ERROR_CODES: tuple[str, ...] = get_args(ErrorCode)
 
 # Control characters (C0, DEL, C1) never belong in text a person typed; they
 # can break logs, terminals and the TV's renderer.
-_CONTROL_CHARS = dict.fromkeys(
-    [*range(0x00, 0x20), *range(0x7F, 0xA0)], None
-)
+_CONTROL_CODES = [*range(0x00, 0x20), *range(0x7F, 0xA0)]
+# Bidirectional controls reorder what a TV shows (U+202E turns "Quầy 1" around, or hides
+# text behind a trusted-looking start); invisible characters make a message that looks empty,
+# or two names that look alike. Vietnamese needs none of them.
+_BIDI_CONTROLS = [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+_INVISIBLE = [
+    0x00AD, 0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x180E,  # soft hyphen, grapheme joiner, fillers
+    *range(0x200B, 0x200E), *range(0x2060, 0x2065), *range(0x206A, 0x2070),  # zero-width, invisible operators
+    0x2800, 0x3164, 0xFEFF, 0xFFA0, *range(0xFFF9, 0xFFFC),  # blank braille, fillers, BOM, annotations
+    *range(0xE0000, 0xE0080),  # tag characters
+]
+_CONTROL_CHARS = dict.fromkeys([*_CONTROL_CODES, *_BIDI_CONTROLS, *_INVISIBLE], None)
 
 
 def clean_text(text: str) -> str:
-    """NFC-normalise, drop control characters, trim: what every inbound text goes through."""
+    """NFC-normalise, drop control, bidirectional and invisible characters, trim: every inbound text."""
     return unicodedata.normalize("NFC", text.translate(_CONTROL_CHARS)).strip()
+
+
+def has_visible_text(text: str) -> bool:
+    """Whether ``text`` has a letter, digit, punctuation mark or symbol: something a TV would show."""
+    return any(unicodedata.category(char)[0] in "LNPS" for char in text)
+
+
+# The last second utc_timestamp formatted, and its text: the hub and the nodes stamp many
+# messages a second, and strftime cost more than the rest of building a message.
+# One tuple, swapped whole, so threads (the kiosk's hub client) never see half of it.
+_SECOND_FORMAT = "%Y-%m-%dT%H:%M:%S."
+_last_second: tuple[datetime, str] = (datetime(1970, 1, 1, tzinfo=UTC), "1970-01-01T00:00:00.")
+_MILLISECONDS = tuple(f"{ms:03d}Z" for ms in range(1000))
 
 
 def utc_timestamp(moment: datetime) -> str:
     """ISO 8601 UTC with ``Z`` and milliseconds, as the protocol requires."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    global _last_second
+    if moment.tzinfo is not UTC:
+        moment = moment.astimezone(UTC)
+    second = moment.replace(microsecond=0)
+    cached_second, text = _last_second
+    if second != cached_second:
+        text = moment.strftime(_SECOND_FORMAT)
+        _last_second = (second, text)
+    return text + _MILLISECONDS[moment.microsecond // 1000]
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -185,6 +222,8 @@ class RegisterClientPayload(_Inbound):
     client_type: ClientType
     client_id: ClientId
     location: ShortText = ""
+    # An officer's console for a counter that has one already: close that one and take the counter.
+    take_over: bool = False
 
 
 class RegisterClient(Struct, tag="REGISTER_CLIENT", tag_field="type", forbid_unknown_fields=True):
@@ -217,7 +256,10 @@ class TicketRequestPayload(_Inbound):
 
     counter_id: CounterId | None = None
     procedure_id: ProcedureId | None = None
+    queue_id: QueueId | None = None
     request_id: RequestId | None = None
+    priority: bool = False
+    priority_reason: PriorityReason | None = None
     ticket_id: int | None = None
     ticket_number: int | None = None
     counter_name: ShortText | None = None
@@ -227,8 +269,10 @@ class TicketRequestPayload(_Inbound):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.counter_id is None and self.procedure_id is None:
-            raise ValueError("a ticket request needs `counter_id` or `procedure_id`")
+        if self.counter_id is None and self.procedure_id is None and self.queue_id is None:
+            raise ValueError("a ticket request needs `procedure_id`, `queue_id` or `counter_id`")
+        if self.priority_reason is not None and not self.priority:
+            raise ValueError("`priority_reason` is for a priority ticket: send `priority: true` with it")
 
 
 class TicketRequest(Struct, tag="TICKET_CREATED", tag_field="type", forbid_unknown_fields=True):
@@ -239,8 +283,9 @@ class TicketRequest(Struct, tag="TICKET_CREATED", tag_field="type", forbid_unkno
 
 class CallTicketPayload(_Inbound):
     counter_id: CounterId
-    # Absent: call the longest-waiting ticket. Present: call or recall that number.
+    # Absent: call the next ticket. Present: call or recall that number (of `queue_id` when ambiguous).
     ticket_number: TicketNumber | None = None
+    queue_id: QueueId | None = None
     counter_name: ShortText | None = None
     called_by: ChangedBy | None = None
     timestamp: Timestamp | None = None
@@ -252,6 +297,55 @@ class CallTicket(Struct, tag="CALL_TICKET", tag_field="type", forbid_unknown_fie
     payload: CallTicketPayload
 
 
+class TicketActionPayload(_Inbound):
+    """``finish``, ``no_show`` or ``transfer`` the counter's current ticket; ``return`` a no-show to its queue."""
+
+    counter_id: CounterId
+    action: TicketActionName
+    ticket_number: TicketNumber | None = None
+    queue_id: QueueId | None = None
+    to_queue_id: QueueId | None = None
+    to_counter_id: CounterId | None = None
+    note: Reason = ""
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.action == "transfer" and self.to_queue_id is None and self.to_counter_id is None:
+            raise ValueError("a transfer needs `to_queue_id` or `to_counter_id`")
+        if self.action == "return" and self.ticket_number is None:
+            raise ValueError("`return` needs the `ticket_number` of the no-show ticket")
+
+
+class TicketAction(Struct, tag="TICKET_ACTION", tag_field="type", forbid_unknown_fields=True):
+    """An officer finishes the current ticket, marks a no-show, transfers it, or returns a no-show."""
+
+    payload: TicketActionPayload
+
+
+class RatingPayload(_Inbound):
+    """A citizen's rating of a finished ticket: 4 Rất hài lòng, 3 Hài lòng, 2 Chưa hài lòng, 1 Không hài lòng.
+
+    From the counter display of the counter that served it (within 10 minutes of the finish; a rating
+    tapped while the hub was unreachable carries ``rated_at``, the display's estimate of the hub's time
+    of the tap), or from the citizen's status page with the ticket's ``ticket_code`` (no token needed).
+    ``request_id``: the same rating sent again (a replay after a lost connection) is answered again,
+    never stored twice.
+    """
+
+    ticket_id: TicketId
+    score: Annotated[int, Meta(ge=1, le=4)]
+    comment: Annotated[str, Meta(max_length=500)] = ""
+    request_id: RequestId | None = None
+    ticket_code: Annotated[str, Meta(min_length=8, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")] | None = None
+    rated_at: Timestamp | None = None
+
+
+class Rating(Struct, tag="RATING", tag_field="type", forbid_unknown_fields=True):
+    """Rate the service of a finished ticket (once per ticket); answered by RATING_RECORDED."""
+
+    payload: RatingPayload
+
+
 class AnnouncementPayload(_Inbound):
     message: AnnouncementText
     priority: Priority = "medium"
@@ -260,7 +354,7 @@ class AnnouncementPayload(_Inbound):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if not self.message:
+        if not has_visible_text(self.message):
             raise ValueError("an announcement needs a `message` with visible text")
 
 
@@ -297,9 +391,53 @@ class DeviceStatus(Struct, tag="DEVICE_STATUS", tag_field="type", forbid_unknown
     payload: DeviceStatusPayload
 
 
+# --- people (admins only) ---------------------------------------------------------------------
+
+UserAction = Literal["disable", "enable", "set_password", "set_counter", "delete"]
+
+
+class UserListPayload(_Inbound):
+    request_id: RequestId | None = None
+
+
+class UserList(Struct, tag="USER_LIST", tag_field="type", forbid_unknown_fields=True):
+    """An admin asks for the accounts that log in at the console; answered by USERS."""
+
+    payload: UserListPayload = field(default_factory=UserListPayload)
+
+
+class UserUpdatePayload(_Inbound):
+    user_id: UserId
+    action: UserAction
+    # set_password: the new password (at least 8 characters; compared byte for byte, so never cleaned).
+    password: Annotated[str, Meta(min_length=1, max_length=256)] | None = None
+    # set_counter: the officer's new counter.
+    counter_id: CounterId | None = None
+    # delete: the account's username typed again, the console's confirmation.
+    confirm_username: Annotated[str, Meta(max_length=64)] | None = None
+    request_id: RequestId | None = None
+
+    def __post_init__(self) -> None:
+        # Not the base class's cleaning: the password is compared byte for byte, like LOGIN's.
+        if self.confirm_username is not None:
+            self.confirm_username = clean_text(self.confirm_username)
+            if len(self.confirm_username) > 64:
+                raise ValueError("`confirm_username` is longer than 64 characters once normalised")
+        if self.action == "set_password" and self.password is None:
+            raise ValueError("set_password needs a `password`")
+        if self.action == "set_counter" and self.counter_id is None:
+            raise ValueError("set_counter needs a `counter_id`")
+
+
+class UserUpdate(Struct, tag="USER_UPDATE", tag_field="type", forbid_unknown_fields=True):
+    """An admin disables, enables or deletes an account, sets its password or an officer's counter."""
+
+    payload: UserUpdatePayload
+
+
 ClientMessage = (
-    Auth | Login | RegisterClient | CounterStatusChange | TicketRequest | CallTicket | Announcement | Ping
-    | DeviceStatus
+    Auth | Login | RegisterClient | CounterStatusChange | TicketRequest | CallTicket | TicketAction | Announcement
+    | Ping | DeviceStatus | Rating | UserList | UserUpdate
 )
 CLIENT_MESSAGE_TYPES: tuple[type, ...] = get_args(ClientMessage)
 
@@ -357,6 +495,47 @@ class ConnectionAck(Struct, tag="CONNECTION_ACK", tag_field="type"):
 class ProcedureInfo(_Outbound):
     procedure_id: int
     procedure_name: str
+    queue_id: int | None = None
+    field_id: int | None = None
+
+
+class CurrentTicket(_Outbound):
+    ticket_id: int
+    ticket_number: int
+    queue_id: int
+    priority: bool
+    called_at: str | None
+    ticket_label: str = ""
+
+
+class QueueInfo(_Outbound):
+    """One line of citizens: who serves it and how long it is."""
+
+    queue_id: int
+    queue_name: str
+    counter_ids: list[int]
+    waiting_count: int
+    priority_waiting_count: int
+    next_numbers: list[int]
+    average_wait_time: int
+    prefix: str = ""
+    backup_counter_ids: list[int] = field(default_factory=list)
+
+
+class FieldInfo(_Outbound):
+    field_id: int
+    field_name: str
+    procedure_ids: list[int]
+
+
+class QueueLine(_Outbound):
+    """A queue's waiting line, as a QUEUE_UPDATE carries it for each queue its counter serves."""
+
+    queue_id: int
+    waiting_count: int
+    priority_waiting_count: int
+    next_numbers: list[int]
+    average_wait_time: int
 
 
 class CounterState(_Outbound):
@@ -372,6 +551,12 @@ class CounterState(_Outbound):
     next_numbers: list[int]
     average_wait_time: int
     officer_connected: bool = False
+    counter_number: int | None = None
+    queue_ids: list[int] = field(default_factory=list)
+    backup_queue_ids: list[int] = field(default_factory=list)
+    current_ticket: CurrentTicket | None = None
+    # The officer's name at the counter (for the counter display), when one is logged in.
+    officer_name: str | None = None
 
 
 class CallRecord(_Outbound):
@@ -380,6 +565,11 @@ class CallRecord(_Outbound):
     counter_name: str
     announcement_text: str
     timestamp: str
+    # PROTOCOL.md Version 2: what a TV shows of a call, also for the calls of a SNAPSHOT.
+    counter_number: int | None = None
+    queue_id: int | None = None
+    priority: bool = False
+    ticket_label: str = ""
 
 
 class AnnouncementOutPayload(_Outbound):
@@ -436,6 +626,10 @@ class StatsUpdatePayload(_Outbound):
     timestamp: str
     waiting_total: int = 0
     served_today: int = 0
+    # The shipping of the hall's history to the province's database, when it is on.
+    central_pending_events: int | None = None
+    central_lag_seconds: float | None = None
+    central_problem: str = ""
 
 
 class StatsUpdate(Struct, tag="STATS_UPDATE", tag_field="type"):
@@ -461,6 +655,11 @@ class SnapshotPayload(_Outbound):
     public_url: str | None = None
     # The site's announcement template (placeholders as in the site file): what TVs speak for a call.
     announcement_template: str = DEFAULT_ANNOUNCEMENT_TEMPLATE
+    queues: list[QueueInfo] = field(default_factory=list)
+    fields: list[FieldInfo] = field(default_factory=list)
+    priority_streak: int = 3
+    # TVs only: the counters this TV shows (the site file's [[displays]] entry for its location); empty: all.
+    display_counters: list[int] = field(default_factory=list)
 
 
 class Snapshot(Struct, tag="SNAPSHOT", tag_field="type"):
@@ -499,6 +698,15 @@ class TicketCreatedPayload(_Outbound):
     request_id: str | None = None
     ticket_code: str | None = None
     service_day: str | None = None
+    # PROTOCOL.md Version 2: the queue; counter_id is its first counter while the ticket waits.
+    queue_id: int | None = None
+    queue_name: str | None = None
+    priority: bool = False
+    priority_reason: str | None = None
+    status: str = "waiting"
+    # Every counter that serves the queue (the ticket names them all), and the number as printed.
+    counter_ids: list[int] = field(default_factory=list)
+    ticket_label: str = ""
 
 
 class TicketCreated(Struct, tag="TICKET_CREATED", tag_field="type"):
@@ -516,6 +724,11 @@ class QueueUpdatePayload(_Outbound):
     average_wait_time: int
     counter_name: str | None = None
     status: str | None = None
+    # PROTOCOL.md Version 2: the counter's own queues and its backups (as in SNAPSHOT), and a line for each.
+    queue_ids: list[int] = field(default_factory=list)
+    queues: list[QueueLine] = field(default_factory=list)
+    current_ticket: CurrentTicket | None = None
+    backup_queue_ids: list[int] = field(default_factory=list)
 
 
 class QueueUpdate(Struct, tag="QUEUE_UPDATE", tag_field="type"):
@@ -532,12 +745,62 @@ class CallTicketOutPayload(_Outbound):
     timestamp: str
     ticket_id: int | None = None
     recall: bool = False
+    queue_id: int | None = None
+    queue_name: str | None = None
+    priority: bool = False
+    status: str = "called"
+    counter_number: int | None = None
+    ticket_label: str = ""
 
 
 class CallTicketOut(Struct, tag="CALL_TICKET", tag_field="type"):
     """A ticket was called (to TVs, admins, and the officer who called it)."""
 
     payload: CallTicketOutPayload
+
+
+class TicketUpdatedPayload(_Outbound):
+    ticket_id: int
+    ticket_number: int
+    queue_id: int
+    counter_id: int | None
+    status: str
+    priority: bool
+    # finish, no_show, transfer, return, call (a call closed it), expire
+    action: str
+    by: str
+    timestamp: str
+    queue_name: str | None = None
+    ticket_label: str = ""
+    # A transfer: where it came from and where it went.
+    from_queue_id: int | None = None
+    from_counter_id: int | None = None
+    to_counter_id: int | None = None
+    note: str = ""
+
+
+class TicketUpdated(Struct, tag="TICKET_UPDATED", tag_field="type"):
+    """A ticket's status changed (finished, no-show, transferred, returned): to TVs, counters, admins, the sender."""
+
+    payload: TicketUpdatedPayload
+
+
+class RatingRecordedPayload(_Outbound):
+    rating_id: int
+    ticket_id: int
+    ticket_number: int
+    score: int
+    counter_id: int | None
+    # counter (the counter display) or status_page (the citizen's page).
+    source: str
+    timestamp: str
+    request_id: str | None = None
+
+
+class RatingRecorded(Struct, tag="RATING_RECORDED", tag_field="type"):
+    """A rating is stored: to its sender (again for a replayed request_id), the counter's display and admins."""
+
+    payload: RatingRecordedPayload
 
 
 class TicketAnnouncementPayload(_Outbound):
@@ -547,6 +810,11 @@ class TicketAnnouncementPayload(_Outbound):
     announcement_text: str
     audio_url: str | None
     display_duration: int
+    counter_number: int | None = None
+    queue_id: int | None = None
+    queue_name: str | None = None
+    priority: bool = False
+    ticket_label: str = ""
 
 
 class TicketAnnouncement(Struct, tag="TICKET_ANNOUNCEMENT", tag_field="type"):
@@ -607,6 +875,48 @@ class Error(Struct, tag="ERROR", tag_field="type"):
     payload: ErrorPayload
 
 
+# --- people (admins only) ---------------------------------------------------------------------
+
+
+class UserInfo(_Outbound):
+    user_id: int
+    username: str
+    full_name: str | None
+    role: str
+    counter_id: int | None
+    disabled: bool
+
+
+class UsersPayload(_Outbound):
+    users: list[UserInfo]
+    request_id: str | None = None
+
+
+class Users(Struct, tag="USERS", tag_field="type"):
+    """Every account that logs in at the console (never a password hash), in username order."""
+
+    payload: UsersPayload
+
+
+class UserUpdatedPayload(_Outbound):
+    action: str
+    user_id: int
+    username: str
+    # The account as it is now; null once deleted.
+    user: UserInfo | None
+    changed_by: str
+    # Connections of that person the hub closed (close code 1008): they log in again.
+    sessions_ended: int
+    timestamp: str
+    request_id: str | None = None
+
+
+class UserUpdated(Struct, tag="USER_UPDATED", tag_field="type"):
+    """An account was changed (and is saved): to the admin who changed it and every other admin console."""
+
+    payload: UserUpdatedPayload
+
+
 ServerMessage = (
     AuthOk
     | LoginOk
@@ -624,14 +934,28 @@ ServerMessage = (
     | ClientDisconnected
     | Pong
     | Error
+    | TicketUpdated
+    | RatingRecorded
+    | Users
+    | UserUpdated
 )
 SERVER_MESSAGE_TYPES: tuple[type, ...] = get_args(ServerMessage)
 
 
 # --- codecs -------------------------------------------------------------------
 
-_client_decoder = msgspec.json.Decoder(ClientMessage)
-_server_decoder = msgspec.json.Decoder(ServerMessage)
+@functools.cache
+def _client_decoder() -> msgspec.json.Decoder[ClientMessage]:
+    # Built on first use: a node never decodes what clients send, the hub never what it sends itself,
+    # and building one reads the type of every field of every message (part of a node's boot).
+    return msgspec.json.Decoder(ClientMessage)
+
+
+@functools.cache
+def _server_decoder() -> msgspec.json.Decoder[ServerMessage]:
+    return msgspec.json.Decoder(ServerMessage)
+
+
 _encoder = msgspec.json.Encoder()
 
 
@@ -665,18 +989,27 @@ def _peek(raw: str | bytes) -> tuple[str | None, str | None]:
 def decode_client_message(raw: str | bytes) -> ClientMessage:
     """Decode and validate one frame from a client, or raise :class:`InvalidMessage`."""
     try:
-        return _client_decoder.decode(raw)
+        return _client_decoder().decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         message_type, request_id = _peek(raw)
         raise InvalidMessage(str(exc), message_type, request_id) from None
+    except RecursionError:
+        # msgspec skips a field it does not know (or one before the tag) by recursing into it:
+        # thousands of nested arrays exhaust the stack. Still just a bad frame.
+        raise InvalidMessage(_TOO_DEEP) from None
 
 
 def decode_server_message(raw: str | bytes) -> ServerMessage:
     """Decode one frame from the hub (lenient about unknown fields)."""
     try:
-        return _server_decoder.decode(raw)
+        return _server_decoder().decode(raw)
     except (msgspec.ValidationError, msgspec.DecodeError) as exc:
         raise InvalidMessage(str(exc)) from None
+    except RecursionError:
+        raise InvalidMessage(_TOO_DEEP) from None
+
+
+_TOO_DEEP = "JSON nested too deeply"
 
 
 def encode(message: Struct) -> bytes:

@@ -18,6 +18,7 @@ from hub.site_config import (
     AlertThresholds,
     CounterConfig,
     Procedure,
+    QueueConfig,
     RateLimit,
     SiteConfig,
     SiteConfigError,
@@ -62,40 +63,43 @@ def top_level(*lines):
 # --- The packaged sample site -------------------------------------------------
 
 
-def test_sample_site_has_the_land_registry_as_counter_1():
+def test_sample_site_shows_shared_queues_backup_fields_and_ranges_that_cannot_collide():
     site = sample_site()
-    land_registry = site.counter(1)
-    assert land_registry is not None
-    assert land_registry.name == "Văn phòng đăng ký đất đai"
-    assert land_registry.start_number == 1
-    assert "Đăng ký đất đai, tài sản gắn liền với đất" in [p.name for p in land_registry.procedures]
-    assert len(site.counters) >= 3
-    assert site.timezone == "Asia/Ho_Chi_Minh"
+    assert site.counter(1).name == "Văn phòng đăng ký đất đai" and site.queue(1).start_number == 1
+    shared = [q for q in site.queues if len(site.counters_serving(q.id)) >= 2]
+    assert shared, "at least one queue served by two counters"
+    assert any(c.backup_queue_ids for c in site.counters), "a counter that serves a second queue as backup"
+    assert len(site.fields) >= 2 and all(len(f.procedure_ids) >= 2 for f in site.fields)
+    starts = sorted(q.start_number for q in site.queues)
+    # A busy day issues fewer than 999 tickets in one queue: ranges 1, 2001, 3001... never meet.
+    assert all(b - a >= 999 for a, b in zip(starts, starts[1:], strict=False))
+    assert site.timezone == "Asia/Ho_Chi_Minh" and site.priority_streak == 3
 
 
 def test_sample_site_file_is_stored_nfc_with_unique_ids():
     text = resources.files("hub").joinpath("sample_site.toml").read_text(encoding="utf-8")
     assert unicodedata.is_normalized("NFC", text)
     site = sample_site()
-    procedure_ids = [p.id for c in site.counters for p in c.procedures]
-    assert len(procedure_ids) == len(set(procedure_ids))
-    assert all(p.counter_id == c.id for c in site.counters for p in c.procedures)
+    for items in (site.queues, site.procedures, site.counters, site.fields):
+        ids = [item.id for item in items]
+        assert len(ids) == len(set(ids))
+    assert {p.id for p in site.procedures} == {pid for f in site.fields for pid in f.procedure_ids}
 
 
-def test_render_announcement_for_counter_1():
+def test_render_announcement_names_the_counter_by_number():
     site = sample_site()
-    assert (
-        site.render_announcement(105, site.counter(1))
-        == "Mời khách hàng số 105 đến quầy Văn phòng đăng ký đất đai"
-    )
+    assert site.render_announcement(105, site.counter(1)) == "Mời khách hàng số 105 đến quầy số 1"
+    custom = SiteConfig(site_name="x", announcement_template="Số {number}: {queue_name}, quầy {counter_name}")
+    assert custom.render_announcement(7, site.counter(5), site.queue(2)) == (
+        "Số 7: Tư pháp - Hộ tịch, quầy Tư pháp - Hộ tịch")
 
 
 def test_lookups_by_id():
     site = sample_site()
-    assert site.counter(999) is None
-    assert site.procedure(999) is None
-    procedure = site.procedure(101)
-    assert procedure == Procedure(101, "Đăng ký đất đai, tài sản gắn liền với đất", 1)
+    assert site.counter(999) is None and site.queue(999) is None and site.procedure(999) is None
+    assert site.procedure(101) == Procedure(101, "Đăng ký đất đai, tài sản gắn liền với đất", 1, 1)
+    assert [c.id for c in site.counters_serving(2)] == [2, 5]
+    assert [c.id for c in site.counters_serving(2, backup=True)] == [2, 3, 5]
     assert site.tz == zoneinfo.ZoneInfo("Asia/Ho_Chi_Minh")
 
 
@@ -164,14 +168,16 @@ def test_full_file_round_trips_every_field(tmp_path):
         tls_key="/etc/qms/hub.key",
         alerts=AlertThresholds(counter_offline_minutes=2.5, high_queue=30),
         rate_limit=RateLimit(rate=10.0, burst=25, close_after=50),
+        # The first shape of the file: each counter is its own queue, with the counter's numbering.
+        queues=(QueueConfig(1, "Văn phòng đăng ký đất đai", 1), QueueConfig(7, "Tư pháp - Hộ tịch", 2001)),
+        procedures=(
+            Procedure(101, "Đăng ký đất đai, tài sản gắn liền với đất", 1),
+            Procedure(201, "Đăng ký khai sinh", 7),
+            Procedure(202, "Đăng ký kết hôn", 7),
+        ),
         counters=(
-            CounterConfig(1, "Văn phòng đăng ký đất đai", 1, (
-                Procedure(101, "Đăng ký đất đai, tài sản gắn liền với đất", 1),
-            )),
-            CounterConfig(7, "Tư pháp - Hộ tịch", 2001, (
-                Procedure(201, "Đăng ký khai sinh", 7),
-                Procedure(202, "Đăng ký kết hôn", 7),
-            )),
+            CounterConfig(1, "Văn phòng đăng ký đất đai", queue_ids=(1,)),
+            CounterConfig(7, "Tư pháp - Hộ tịch", queue_ids=(7,)),
         ),
     )
     # Integers written for float settings come back as floats.
@@ -184,9 +190,9 @@ def test_omitted_settings_take_their_defaults(tmp_path):
     site = load_site_config(write_site(tmp_path, top_level()))
     assert site == SiteConfig(
         site_name="Trung tâm",
-        counters=(CounterConfig(1, "Văn phòng đăng ký đất đai", 1, (
-            Procedure(101, "Đăng ký đất đai, tài sản gắn liền với đất", 1),
-        )),),
+        queues=(QueueConfig(1, "Văn phòng đăng ký đất đai"),),
+        procedures=(Procedure(101, "Đăng ký đất đai, tài sản gắn liền với đất", 1),),
+        counters=(CounterConfig(1, "Văn phòng đăng ký đất đai", queue_ids=(1,)),),
     )
     assert site.alerts == AlertThresholds()
     assert site.rate_limit == RateLimit()
@@ -571,7 +577,7 @@ def test_missing_required_top_level_key_has_no_line(tmp_path):
 def test_missing_counters_has_no_line():
     with pytest.raises(SiteConfigError) as caught:
         parse_site_config('site_name = "Trung tâm"\n', "hall.toml")
-    assert str(caught.value) == "hall.toml: counters: at least one [[counters]] table is required"
+    assert str(caught.value) == "hall.toml: queues: at least one [[queues]] table is required"
 
 
 def test_syntax_error_at_end_of_file_blames_last_line():
@@ -595,3 +601,127 @@ def test_invalid_utf8_reports_its_line(tmp_path):
         load_site_config(site_file)
     assert caught.value.line == 2
     assert "UTF-8" in str(caught.value)
+
+
+# --- Version 2: queues shared by counters, fields, priority ------------------------------------------
+
+HALL_V2 = """\
+site_name = "Trung tâm"
+priority_streak = 2
+
+[[queues]]
+id = 1
+name = "Đất đai"
+start_number = 1001
+prefix = "A"
+
+[[queues]]
+id = 2
+name = "Tư pháp - Hộ tịch"
+start_number = 2001
+
+[[fields]]
+id = 10
+name = "Đất đai - Xây dựng"
+
+[[fields]]
+id = 20
+name = "Tư pháp"
+
+[[procedures]]
+id = 101
+name = "Đăng ký đất đai"
+queue = 1
+field = 10
+
+[[procedures]]
+id = 201
+name = "Đăng ký khai sinh"
+queue = 2
+field = 20
+
+[[procedures]]
+id = 202
+name = "Chứng thực bản sao"
+queue = 2
+field = 20
+
+[[counters]]
+id = 1
+name = "Đất đai"
+number = 3
+queues = [1]
+backup_queues = [2]
+
+[[counters]]
+id = 2
+name = "Tư pháp"
+queues = [2]
+"""
+
+
+def test_a_file_of_queues_fields_procedures_and_counters(tmp_path):
+    site = load_site_config(write_site(tmp_path, HALL_V2))
+    assert site.queues == (QueueConfig(1, "Đất đai", 1001, "A"), QueueConfig(2, "Tư pháp - Hộ tịch", 2001))
+    assert [(f.id, f.procedure_ids) for f in site.fields] == [(10, (101,)), (20, (201, 202))]
+    assert site.procedure(202) == Procedure(202, "Chứng thực bản sao", 2, 20)
+    assert site.counter(1) == CounterConfig(1, "Đất đai", 3, (1,), (2,))
+    assert site.counter(2).number == 2, "a counter's number is its id unless set"
+    assert site.priority_streak == 2
+
+
+@pytest.mark.parametrize(("change", "key_path", "reason"), [
+    pytest.param(("queue = 2\nfield = 20\n\n[[counters]]", "queue = 7  # <- error\nfield = 20\n\n[[counters]]"),
+                 "procedures[2].queue", "no [[queues]] table has id 7", id="procedure-names-an-unknown-queue"),
+    pytest.param(('[[procedures]]\nid = 202\nname = "Chứng thực bản sao"\nqueue = 2\nfield = 20',
+                  '[[procedures]]  # <- error\nid = 202\nname = "Chứng thực bản sao"\nqueue = 2'),
+                 "procedures[2].field", "is required", id="procedure-without-field-when-fields-exist"),
+    pytest.param(('name = "Tư pháp"\nqueues = [2]\n', 'name = "Tư pháp"\nqueues = [2, 9]  # <- error\n'),
+                 "counters[1].queues[1]", "no [[queues]] table has id 9", id="counter-names-an-unknown-queue"),
+    pytest.param(("backup_queues = [2]", "backup_queues = [1]  # <- error"), "counters[0].backup_queues",
+                 "already serves as its own", id="backup-is-own-queue"),
+    pytest.param(("number = 3\n", "number = 2\n", 'id = 2\nname = "Tư pháp"', 'id = 2  # <- error\nname = "Tư pháp"'),
+                 "counters[1].id", "counter number 2 is already the number of counters[0]",
+                 id="two-counters-one-number"),
+    pytest.param(('prefix = "A"', 'prefix = "A B"  # <- error'), "queues[0].prefix", "letters or digits",
+                 id="prefix-with-a-space"),
+    pytest.param(("priority_streak = 2", "priority_streak = 0  # <- error"), "priority_streak",
+                 "between 1 and 100", id="priority-streak-zero"),
+    pytest.param(('[[counters]]\nid = 2\nname = "Tư pháp"\nqueues = [2]\n', ""), "queues",
+                 "queue 2 (Tư pháp - Hộ tịch) is no counter's own queue", id="queue-nobody-serves"),
+])
+def test_version_2_mistakes_point_at_line_and_key(tmp_path, change, key_path, reason):
+    text = HALL_V2
+    for old, new in zip(change[::2], change[1::2], strict=True):
+        assert old in text
+        text = text.replace(old, new, 1)
+    with pytest.raises(SiteConfigError) as caught:
+        load_site_config(write_site(tmp_path, text))
+    error = caught.value
+    assert error.key_path == key_path and reason in error.reason, str(error)
+    if ERROR_MARKER in text:
+        assert error.line == marked_line(text)
+
+
+def test_a_file_of_the_first_shape_migrates_to_queues_and_round_trips(tmp_path):
+    from hub.site_config import site_to_toml
+
+    old = write_site(tmp_path, top_level('announcement_template = "Mời số {number} đến {counter_name}"') + """
+[[counters]]
+id = 4
+name = "Bảo hiểm xã hội"
+start_number = 4001
+
+  [[counters.procedures]]
+  id = 401
+  name = "Cấp sổ bảo hiểm xã hội"
+""", name="old.toml")
+    site = load_site_config(old)
+    assert [(q.id, q.name, q.start_number) for q in site.queues] == [
+        (1, "Văn phòng đăng ký đất đai", 1), (4, "Bảo hiểm xã hội", 4001)]
+    assert [(c.id, c.queue_ids) for c in site.counters] == [(1, (1,)), (4, (4,))]
+    migrated = write_site(tmp_path, site_to_toml(site), name="new.toml")
+    text = migrated.read_text(encoding="utf-8")
+    assert "[[queues]]" in text and "counters.procedures" not in text
+    assert load_site_config(migrated) == site
+    assert load_site_config(write_site(tmp_path, site_to_toml(sample_site()), name="sample.toml")) == sample_site()

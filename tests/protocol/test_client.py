@@ -149,7 +149,7 @@ async def test_tv_mirrors_the_hall_and_follows_a_ticket(rig):
     assert list(state.counters) == [c.id for c in hub.site.counters]
     counter = state.counters[1]
     assert counter.name == hub.site.counter(1).name
-    assert [p.procedure_id for p in counter.procedures] == [p.id for p in hub.site.counter(1).procedures]
+    assert [p.procedure_id for p in counter.procedures] == [p.id for p in hub.site.procedures_of(1)]
     assert all(c.status == "active" and c.waiting_count == 0 for c in state.counters.values())
     # The hub runs on this machine: its clock and ours agree to well within a minute.
     assert abs(state.server_time_offset) < 60
@@ -224,7 +224,7 @@ async def test_ticket_requested_while_the_hub_is_down_is_issued_once(rig):
 
     answers = kiosk.answers_to(request_id)
     assert len(answers) == 1
-    ticket = new_hub.queue.tickets_by_request[request_id]
+    ticket = new_hub.queue.find_request("kiosk-entrance", request_id)
     assert answers[0].payload.ticket_id == ticket.ticket_id
     assert tickets_in_database(rig.data_dir, request_id) == 1
     assert kiosk.client.pending_request_ids == ()
@@ -246,7 +246,7 @@ async def test_ticket_request_cut_off_by_a_hub_restart_is_issued_once(rig):
     answers = kiosk.answers_to(request_id)
     assert len(answers) == 1
     assert answers[0].payload.counter_id == 2
-    assert list(new_hub.queue.tickets_by_request) == [request_id]
+    assert list(new_hub.queue.tickets_by_request) == [("kiosk-entrance", request_id)]
     assert tickets_in_database(rig.data_dir, request_id) == 1
     assert kiosk.client.pending_request_ids == ()
 
@@ -268,7 +268,7 @@ async def test_refused_ticket_request_completes_with_the_error(rig):
     await kiosk.until(refused, "ERROR for the request")
     assert refused()[0].payload.error_code == "COUNTER_PAUSED"
     assert kiosk.client.pending_request_ids == ()
-    assert request_id not in hub.queue.tickets_by_request
+    assert hub.queue.find_request("kiosk-entrance", request_id) is None
 
 
 async def test_a_repeated_answer_is_delivered_once(rig):
@@ -282,7 +282,7 @@ async def test_a_repeated_answer_is_delivered_once(rig):
     await ping_round_trip(kiosk, "after-both")
     assert hub.metrics.messages["TICKET_CREATED"] == 2
     assert len(kiosk.answers_to(request_id)) == 1
-    assert list(hub.queue.tickets_by_request) == [request_id]
+    assert list(hub.queue.tickets_by_request) == [("kiosk-entrance", request_id)]
 
 
 async def test_bad_token_is_reported_and_not_retried_in_a_tight_loop(rig, tmp_path):

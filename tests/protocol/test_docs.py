@@ -26,7 +26,9 @@ PAGE = REPO / "docs" / "protocol.md"
 
 # As PROTOCOL.md's "Errors" section lists them.
 SEED_ERROR_CODES = {"AUTH_FAILED", "INVALID_MESSAGE", "COUNTER_NOT_FOUND"}
-PROTOCOL_MD_ERROR_CODES = SEED_ERROR_CODES | {"FORBIDDEN", "QUEUE_EMPTY", "COUNTER_PAUSED", "RATE_LIMITED"}
+PROTOCOL_MD_ERROR_CODES = SEED_ERROR_CODES | {"FORBIDDEN", "QUEUE_EMPTY", "COUNTER_PAUSED", "RATE_LIMITED",
+                                              # Version 2.
+                                              "COUNTER_BUSY", "ALREADY_RATED", "TICKET_NOT_FOUND"}
 
 
 def _name(struct: type) -> str:
@@ -124,7 +126,7 @@ def test_every_error_code_says_when_it_is_sent():
     assert {c for c, o in origins.items() if o in ("seed", "PROTOCOL.md")} == PROTOCOL_MD_ERROR_CODES
     beyond = {c for c, o in origins.items() if o == "this hub"}
     assert beyond == set(m.ERROR_CODES) - PROTOCOL_MD_ERROR_CODES
-    assert "`TICKET_NOT_FOUND` and `INTERNAL_ERROR` go beyond PROTOCOL.md's list" in docs.render()
+    assert "go beyond PROTOCOL.md's list" in docs.render()
 
 
 @pytest.mark.parametrize("struct", list(docs.SEED_PAYLOAD_FIELDS), ids=m.message_type)
