@@ -4,6 +4,12 @@ Every WebSocket client (kiosk and TV devices; officers, leaders and admins)
 presents a JWT that the hub itself signed with HS256. Only the hub issues
 and verifies tokens, so one shared secret, kept in the data directory, is
 all the key material there is.
+
+Every token carries an id (``jti``) so that it can be revoked, and a person's
+token the generation (``gen``) of the account it was issued for: changing the
+password or disabling the account bumps the generation, and older tokens
+stop counting (``hub.token_registry`` keeps that list; this module only signs
+and checks signatures).
 """
 
 from __future__ import annotations
@@ -31,8 +37,9 @@ import jwt
 
 logger = logging.getLogger(__name__)
 
-ROLES = ("admin", "leader", "officer", "kiosk", "tv")
-DEVICE_ROLES = ("kiosk", "tv")
+ROLES = ("admin", "leader", "officer", "kiosk", "tv", "counter")
+# Devices: their token names the client_id they register under (a counter display also its counter).
+DEVICE_ROLES = ("kiosk", "tv", "counter")
 ISSUER = "qms-hub"
 AUDIENCE = "qms-hall"
 ALGORITHM = "HS256"
@@ -72,6 +79,13 @@ class Identity:
     full_name: str | None
     counter_id: int | None  # officers: required (their counter)
     expires_at: datetime  # aware, UTC
+    # The token's id (``jti``); None for a token signed before tokens had ids.
+    token_id: str | None = None
+    # The account's token generation the token was issued at (``gen``), for people's tokens.
+    generation: int | None = None
+    issued_at: datetime | None = None
+    # What tells this token from every other: its id, or a digest of its signature (no id).
+    token_key: str = ""
 
 
 class TokenAuthority:
@@ -122,11 +136,16 @@ class TokenAuthority:
         full_name: str | None = None,
         counter_id: int | None = None,
         ttl: timedelta,
+        generation: int | None = None,
+        token_id: str | None = None,
     ) -> str:
         """Return a signed JWT for this identity, valid for `ttl`.
 
-        Raises ValueError if the identity is incomplete or malformed (unknown
-        role, device without client_id, officer without counter_id, ...).
+        ``generation`` is the account's token generation (people's tokens the
+        hub can check against the users table); ``token_id`` the ``jti``, a new
+        random one unless given. Raises ValueError if the identity is
+        incomplete or malformed (unknown role, device without client_id,
+        officer without counter_id, ...).
         """
         _check_identity_fields(
             role=role,
@@ -138,6 +157,7 @@ class TokenAuthority:
         )
         if not isinstance(ttl, timedelta) or ttl < timedelta(seconds=1):
             raise ValueError("ttl must be a timedelta of at least one second")
+        _check_token_fields(token_id, generation)
 
         issued_at = int(self._clock())
         if role in DEVICE_ROLES:
@@ -154,6 +174,7 @@ class TokenAuthority:
             "exp": issued_at + int(ttl.total_seconds()),
             "sub": subject,
             "role": role,
+            "jti": token_id if token_id is not None else new_token_id(),
         }
         optional_claims = {
             "client_id": client_id,
@@ -161,6 +182,7 @@ class TokenAuthority:
             "username": username,
             "full_name": full_name,
             "counter_id": counter_id,
+            "gen": generation,
         }
         claims.update({name: value for name, value in optional_claims.items() if value is not None})
         return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
@@ -188,8 +210,10 @@ class TokenAuthority:
                 full_name=claims.get("full_name"),
                 counter_id=claims.get("counter_id"),
             )
+            _check_token_fields(claims.get("jti"), claims.get("gen"))
         except ValueError as error:
             raise TokenError(str(error)) from None
+        token_id = claims.get("jti")
         return Identity(
             role=claims["role"],
             client_id=claims.get("client_id"),
@@ -198,6 +222,10 @@ class TokenAuthority:
             full_name=claims.get("full_name"),
             counter_id=claims.get("counter_id"),
             expires_at=expires_at,
+            token_id=token_id,
+            generation=claims.get("gen"),
+            issued_at=_moment_or_none(_numeric_date(claims, "iat")),
+            token_key=token_id if token_id is not None else "sig:" + _signature_digest(token),
         )
 
     def _decode(self, token: object) -> dict[str, Any]:
@@ -265,6 +293,33 @@ class TokenAuthority:
             raise TokenError("bad claim: exp (out of range)") from None
 
 
+def _moment_or_none(seconds: float) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None  # a token "issued" before year 1: nothing any revocation could be older than
+
+
+def new_token_id() -> str:
+    """A fresh token id: 128 random bits, URL-safe."""
+    return secrets.token_urlsafe(16)
+
+
+def _signature_digest(token: str) -> str:
+    # The signature tells a token from every other (a "Bearer " prefix or spaces do not).
+    signature = token.strip().rpartition(".")[2]
+    return hashlib.sha256(signature.encode("ascii", "replace")).hexdigest()[:32]
+
+
+def _check_token_fields(token_id: object, generation: object) -> None:
+    if token_id is not None and (not isinstance(token_id, str) or not 1 <= len(token_id) <= 64
+                                 or not token_id.isascii() or not token_id.isprintable()):
+        raise ValueError("bad claim: jti (must be a short printable string)")
+    if generation is not None and (isinstance(generation, bool) or not isinstance(generation, int)
+                                   or generation < 0):
+        raise ValueError("bad claim: gen (must be a whole number)")
+
+
 def _numeric_date(claims: dict[str, Any], name: str) -> float:
     value = claims.get(name)
     # bool is an int subclass, and JSON allows NaN/Infinity through Python's parser.
@@ -307,6 +362,8 @@ def _check_identity_fields(
         raise ValueError(f"a {role} token needs a user_id or a username")
     if role == "officer" and counter_id is None:
         raise ValueError("an officer token needs a counter_id")
+    if role == "counter" and counter_id is None:
+        raise ValueError("a counter display's token needs a counter_id")
 
 
 def _publish_new_secret(secret_path: Path) -> None:

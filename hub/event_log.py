@@ -1,10 +1,21 @@
-"""The hub's log: one line per event on stdout, for journald; JSON lines on request."""
+"""The hub's log: one line per event on stdout, for journald; JSON lines on request.
+
+The lines are formatted and written by a thread of their own (the standard
+library's ``QueueListener``): a ticket's log line costs the event loop a
+record put on a queue, not the formatting and a ``write`` to journald's
+socket, which blocks while journald is busy. Stopping (normally, or on an
+uncaught exception: ``atexit``) writes what is still queued; a SIGKILL can
+lose the last lines, never an audit row (those are in ``qms.db``).
+"""
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import logging.handlers
 import os
+import queue
 import sys
 from datetime import UTC, datetime
 from typing import Any
@@ -59,19 +70,51 @@ class JournalPriorityFormatter(logging.Formatter):
         return f"<{priority}>{self._inner.format(record)}"
 
 
+class _RecordQueueHandler(logging.handlers.QueueHandler):
+    """Queues the record itself: the listener's thread formats it (the base class formats it here, to
+    pickle it for another process; this queue stays in the process)."""
+
+    def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
+        return record
+
+
+_listener: logging.handlers.QueueListener | None = None
+
+
 def configure(json_lines: bool = False, level: int = logging.INFO) -> None:
-    """Send every log record to stdout, one line each (journald adds the time)."""
+    """Send every log record to stdout, one line each (journald adds the time), from a writer thread."""
+    global _listener
     handler = logging.StreamHandler(sys.stdout)
     formatter: logging.Formatter = JsonLinesFormatter() if json_lines else KeyValueFormatter()
     # systemd sets JOURNAL_STREAM when stdout is the journal.
     if os.environ.get("JOURNAL_STREAM"):
         formatter = JournalPriorityFormatter(formatter)
     handler.setFormatter(formatter)
+    stop_writing()
+    records: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    _listener = logging.handlers.QueueListener(records, handler)
+    _listener.start()
+    atexit.register(stop_writing)
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [_RecordQueueHandler(records)]
     root.setLevel(level)
+    # What no line of ours shows, not gathered for every record (the logging docs' "Optimization"):
+    # the caller's file and line is a walk up the stack on each call, on the event loop.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     # websockets logs every failed handshake at INFO with a traceback: too loud for a hall.
     logging.getLogger("websockets").setLevel(logging.WARNING)
+
+
+def stop_writing() -> None:
+    """Write every line still queued and end the writer thread (at exit; safe to call twice)."""
+    global _listener
+    if _listener is not None:
+        listener, _listener = _listener, None
+        listener.stop()
+        sys.stdout.flush()
 
 
 def log_event(action: str, level: int = logging.INFO, **fields: Any) -> None:

@@ -437,7 +437,7 @@ def strings_in(value: Any, path: str = "$"):
         yield path, value
     elif isinstance(value, msgspec.Struct):
         for name in value.__struct_fields__:
-            if isinstance(value, m.LoginPayload) and name == "password":
+            if isinstance(value, (m.LoginPayload, m.UserUpdatePayload)) and name == "password":
                 continue
             yield from strings_in(getattr(value, name), f"{path}.{name}")
     elif isinstance(value, list):
@@ -582,8 +582,8 @@ VALID_PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
     }),
     "LOGIN": st.fixed_dictionaries({"username": visible_text(1, 64), "password": text_up_to(256).filter(bool)}),
     "REGISTER_CLIENT": st.fixed_dictionaries(
-        {"client_type": st.sampled_from(["kiosk", "tv", "officer", "admin"]), "client_id": client_ids},
-        optional={"location": text_up_to(200)},
+        {"client_type": st.sampled_from(["kiosk", "tv", "counter", "officer", "admin"]), "client_id": client_ids},
+        optional={"location": text_up_to(200), "take_over": st.booleans()},
     ),
     "COUNTER_STATUS_CHANGE": st.fixed_dictionaries(
         {"counter_id": counter_ids, "status": st.sampled_from(["active", "paused", "offline"])},
@@ -593,10 +593,26 @@ VALID_PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
         st.fixed_dictionaries({"counter_id": counter_ids}, optional=ticket_extras),
         st.fixed_dictionaries({"procedure_id": procedure_ids}, optional=ticket_extras),
         st.fixed_dictionaries({"counter_id": counter_ids, "procedure_id": procedure_ids}, optional=ticket_extras),
+        st.fixed_dictionaries({"queue_id": counter_ids}, optional=ticket_extras),
+        st.fixed_dictionaries({"procedure_id": procedure_ids, "priority": st.just(True)},
+                              optional={"priority_reason": st.sampled_from(
+                                  ["elderly", "disability", "pregnant", "child", "merit", "other"])}),
     ),
     "CALL_TICKET": st.fixed_dictionaries({"counter_id": counter_ids}, optional={
-        "ticket_number": st.integers(0, 999_999), "counter_name": text_up_to(200), "called_by": changed_by,
-        "timestamp": timestamps,
+        "ticket_number": st.integers(0, 999_999), "queue_id": counter_ids, "counter_name": text_up_to(200),
+        "called_by": changed_by, "timestamp": timestamps,
+    }),
+    "TICKET_ACTION": st.one_of(
+        st.fixed_dictionaries({"counter_id": counter_ids, "action": st.sampled_from(["finish", "no_show"])},
+                              optional={"note": text_up_to(200), "ticket_number": st.integers(0, 999_999)}),
+        st.fixed_dictionaries({"counter_id": counter_ids, "action": st.just("transfer"), "to_queue_id": counter_ids},
+                              optional={"to_counter_id": counter_ids, "note": text_up_to(200)}),
+        st.fixed_dictionaries({"counter_id": counter_ids, "action": st.just("return"),
+                               "ticket_number": st.integers(0, 999_999)}, optional={"queue_id": counter_ids}),
+    ),
+    "RATING": st.fixed_dictionaries({"ticket_id": st.integers(1, 2**53), "score": st.integers(1, 4)}, optional={
+        "comment": text_up_to(500), "request_id": request_ids,
+        "ticket_code": st.from_regex(r"\A[A-Za-z0-9_-]{8,64}\Z"),
     }),
     "ANNOUNCEMENT": st.fixed_dictionaries({"message": visible_text(1, 500)}, optional={
         "priority": st.sampled_from(["high", "medium", "low"]), "duration": st.integers(1, 86_400),
@@ -608,7 +624,19 @@ VALID_PAYLOADS: dict[str, st.SearchStrategy[dict[str, Any]]] = {
         optional={"code": st.from_regex(r"[a-z0-9_]{1,40}", fullmatch=True), "message": text_up_to(200),
                   "detail": text_up_to(200)},
     ),
+    "USER_LIST": st.fixed_dictionaries({}, optional={"request_id": request_ids}),
+    "USER_UPDATE": st.one_of(
+        st.fixed_dictionaries({"user_id": st.integers(0, 2**53), "action": st.sampled_from(["disable", "enable",
+                                                                                             "delete"])},
+                              optional={"confirm_username": text_up_to(64), "request_id": request_ids}),
+        st.fixed_dictionaries({"user_id": st.integers(0, 2**53), "action": st.just("set_password"),
+                               "password": text_up_to(256).filter(bool)}),
+        st.fixed_dictionaries({"user_id": st.integers(0, 2**53), "action": st.just("set_counter"),
+                               "counter_id": counter_ids}),
+    ),
 }
+# Fields compared byte for byte (passwords): never cleaned.
+RAW_TEXT_FIELDS = {("LOGIN", "password"), ("USER_UPDATE", "password")}
 
 
 def test_every_client_message_has_a_well_formed_strategy():
@@ -640,6 +668,6 @@ def test_well_formed_messages_round_trip(sent):
         got = decoded[name]
         if isinstance(got, dict):  # nested structs come back with every field; compare what was sent
             got = {k: v for k, v in got.items() if k in value}
-        assert got == expected_value(value, raw_text=(sent["type"] == "LOGIN" and name == "password")), name
+        assert got == expected_value(value, raw_text=(sent["type"], name) in RAW_TEXT_FIELDS), name
     # What the hub decoded, encoded again, decodes to the same message: cleaning is idempotent.
     assert m.decode_client_message(m.encode(message)) == message

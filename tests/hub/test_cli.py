@@ -131,7 +131,8 @@ def test_make_run_serves_on_port_with_its_data_in_data(tmp_path, busy_port):
     assert result.returncode != 0
     assert f"qms-hub: port {busy_port} is already in use" in result.stderr
     assert f"make run PORT={busy_port + 1}" in result.stderr
-    planned = subprocess.run(["make", "--no-print-directory", "-n", "-o", f"{venv}/.installed-hub", "run", "PORT=3999", "DATA=/srv/hall"],
+    planned = subprocess.run(["make", "--no-print-directory", "-n", "-o", f"{venv}/.installed-hub", "run",
+                              "PORT=3999", "DATA=/srv/hall"],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
     assert planned.stdout.strip() == f"{venv}/bin/qms-hub --data-dir /srv/hall serve --port 3999"
 

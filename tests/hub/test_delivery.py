@@ -1,45 +1,232 @@
-"""hub.delivery: frames serialised once and written whole, read back by real websockets clients."""
+"""hub.delivery: output coalesced per connection per loop iteration, read back by real websockets clients."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 
 import pytest
-from websockets.asyncio.client import connect
-from websockets.asyncio.server import serve
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.server import ServerConnection, serve
 
 from hub import delivery as fanout
+from protocol import messages as m
 
 MESSAGES = [json.dumps({"type": t, "payload": {"n": i, "text": "Mời khách hàng số 105"}}, ensure_ascii=False).encode()
             for i, t in enumerate(["CALL_TICKET", "TICKET_ANNOUNCEMENT", "QUEUE_UPDATE"])]
 
 
-@pytest.mark.parametrize("compression", [None, "deflate"])
-async def test_several_messages_in_one_write_arrive_as_separate_messages(compression):
-    """Without extensions the shared bytes are written; with deflate each connection frames its own."""
-    connections = []
-    ready = asyncio.Event()
+@dataclass
+class Counter:
+    frames_out: int = 0
+
+
+@dataclass
+class Line:
+    """Real server-side connections, their clients, and every write the server made to each."""
+
+    servers: list[ServerConnection]
+    clients: list[ClientConnection]
+    writes: dict[ServerConnection, list[bytes]] = field(default_factory=dict)
+
+    def watch_writes(self) -> None:
+        for ws in self.servers:
+            self.writes[ws] = []
+            write = ws.transport.write
+
+            def recorded(data, ws=ws, write=write):
+                self.writes[ws].append(data)
+                write(data)
+
+            ws.transport.write = recorded  # type: ignore[method-assign]
+
+    async def received(self, client: ClientConnection, count: int) -> list[dict]:
+        return [json.loads(await asyncio.wait_for(client.recv(), 5)) for _ in range(count)]
+
+    async def nothing_more(self, client: ClientConnection) -> None:
+        """Nothing else is on its way: a fresh frame sent now is the next one the client reads."""
+        server = self.servers[self.clients.index(client)]
+        await server.send("end")
+        assert await asyncio.wait_for(client.recv(), 5) == "end"
+
+
+@contextlib.asynccontextmanager
+async def line_of(count: int, compression: str | None = None) -> AsyncIterator[Line]:
+    arrived: asyncio.Queue[ServerConnection] = asyncio.Queue()
 
     async def handler(ws):
-        connections.append(ws)
-        if len(connections) == 3:
-            ready.set()
+        await arrived.put(ws)
         await ws.wait_closed()
 
     async with serve(handler, "127.0.0.1", 0, compression=compression) as server:
         port = server.sockets[0].getsockname()[1]
-        clients = [await connect(f"ws://127.0.0.1:{port}", compression=compression) for _ in range(3)]
-        await asyncio.wait_for(ready.wait(), 5)
+        servers, clients = [], []
+        for _ in range(count):
+            # One at a time: servers[i] is the server side of clients[i].
+            clients.append(await connect(f"ws://127.0.0.1:{port}", compression=compression))
+            servers.append(await asyncio.wait_for(arrived.get(), 5))
+        try:
+            yield Line(servers, clients)
+        finally:
+            for client in clients:
+                await client.close()
+
+
+def queue_update(counter_id: int, waiting: int) -> m.QueueUpdate:
+    return m.QueueUpdate(m.QueueUpdatePayload(counter_id=counter_id, current_number=None, waiting_count=waiting,
+                                              next_numbers=[], average_wait_time=5, counter_name=f"Quầy {counter_id}"))
+
+
+def pong(stamp: str) -> m.Pong:
+    return m.Pong(m.PongPayload(timestamp=stamp))
+
+
+def alert(text: str) -> m.AnnouncementOut:
+    return m.AnnouncementOut(m.AnnouncementOutPayload(
+        message=text, priority="medium", duration=30, target_displays=[], announcement_id=1, sent_by="admin",
+        timestamp="2026-12-01T08:00:00.000Z"))
+
+
+@pytest.mark.parametrize("compression", [None, "deflate"])
+async def test_several_messages_in_one_write_arrive_as_separate_messages(compression):
+    """Without extensions the shared bytes are written; with deflate each connection frames its own."""
+    async with line_of(3, compression) as line:
         data = b"".join(fanout.text_frame(p) for p in MESSAGES)
-        assert fanout.write_frames(connections, data, MESSAGES) == 3
-        for client in clients:
+        assert fanout.write_frames(line.servers, data, MESSAGES) == 3
+        for client in line.clients:
             received = [await asyncio.wait_for(client.recv(), 5) for _ in MESSAGES]
             assert [r.encode() for r in received] == MESSAGES
         # A closed connection is skipped, the others still get theirs.
-        await clients[0].close()
-        await asyncio.wait_for(connections[0].wait_closed(), 5)
-        assert fanout.write_frames(connections, data, MESSAGES) == 2
-        for client in clients[1:]:
+        await line.clients[0].close()
+        await asyncio.wait_for(line.servers[0].wait_closed(), 5)
+        assert fanout.write_frames(line.servers, data, MESSAGES) == 2
+        for client in line.clients[1:]:
             assert (await asyncio.wait_for(client.recv(), 5)).encode() == MESSAGES[0]
-            await client.close()
+
+
+async def test_everything_sent_in_one_iteration_reaches_each_connection_in_one_write_in_order():
+    counter = Counter()
+    delivery = fanout.Delivery(counter)
+    async with line_of(4) as line:
+        tvs, officer = set(line.servers[:3]), line.servers[3]
+        line.watch_writes()
+        # What two calls and a ticket send in one iteration: plans, a broadcast, an answer of one's own.
+        delivery.deliver((tvs, alert("một")), (tvs | {officer}, alert("hai")))
+        delivery.send(officer, alert("riêng"))
+        delivery.broadcast(tvs, alert("ba"))
+        delivery.deliver((tvs | {officer}, alert("bốn")))
+        assert all(writes == [] for writes in line.writes.values())  # nothing written yet: all at the flush
+        await asyncio.sleep(0)  # the flush runs in the next iteration
+        assert {len(writes) for writes in line.writes.values()} == {1}
+
+        for client in line.clients[:3]:
+            got = await line.received(client, 4)
+            assert [g["payload"]["message"] for g in got] == ["một", "hai", "ba", "bốn"]
+        got = await line.received(line.clients[3], 3)
+        assert [g["payload"]["message"] for g in got] == ["hai", "riêng", "bốn"]
+        assert counter.frames_out == 3 * 4 + 3
+        # The TVs got the same messages: one joined buffer, the very same bytes, written to each.
+        first, *others = (line.writes[ws][0] for ws in line.servers[:3])
+        assert all(other is first for other in others)
+        assert line.writes[officer][0] is not first
+
+
+async def test_only_the_latest_queue_update_per_counter_is_written_but_never_across_a_pong():
+    counter = Counter()
+    delivery = fanout.Delivery(counter)
+    async with line_of(2) as line:
+        everyone = set(line.servers)
+        delivery.broadcast(everyone, queue_update(1, waiting=1))
+        delivery.broadcast(everyone, alert("vé 2"))
+        delivery.broadcast(everyone, queue_update(2, waiting=7))
+        delivery.broadcast(everyone, queue_update(1, waiting=2))
+        # The second connection asked PING meanwhile: what came before its PONG stays before it.
+        delivery.send(line.servers[1], pong("t1"))
+        delivery.broadcast(everyone, queue_update(1, waiting=3))
+        await asyncio.sleep(0)
+
+        got = await line.received(line.clients[0], 3)
+        assert [(g["type"], g["payload"].get("counter_id"), g["payload"].get("waiting_count")) for g in got] == [
+            ("ANNOUNCEMENT", None, None), ("QUEUE_UPDATE", 2, 7), ("QUEUE_UPDATE", 1, 3)]
+        await line.nothing_more(line.clients[0])
+        got = await line.received(line.clients[1], 5)
+        assert [(g["type"], g["payload"].get("counter_id"), g["payload"].get("waiting_count")) for g in got] == [
+            ("ANNOUNCEMENT", None, None), ("QUEUE_UPDATE", 2, 7), ("QUEUE_UPDATE", 1, 2), ("PONG", None, None),
+            ("QUEUE_UPDATE", 1, 3)]
+        await line.nothing_more(line.clients[1])
+        assert counter.frames_out == 3 + 5
+
+
+async def test_recipients_are_taken_when_sent_and_a_connection_closed_before_the_flush_is_skipped():
+    counter = Counter()
+    delivery = fanout.Delivery(counter)
+    async with line_of(3) as line:
+        # A connection still open when addressed, closing by the time of the flush (its close was asked
+        # for first, so it starts first): it gets nothing more, the others still do.
+        closing = asyncio.create_task(line.servers[1].close())
+        audience = {line.servers[0], line.servers[1]}
+        delivery.broadcast(audience, alert("trước"))
+        audience.add(line.servers[2])  # registered after the message was sent: it does not get it
+        delivery.broadcast(audience, alert("sau"))
+        await closing
+
+        got = await line.received(line.clients[0], 2)
+        assert [g["payload"]["message"] for g in got] == ["trước", "sau"]
+        got = await line.received(line.clients[2], 1)
+        assert [g["payload"]["message"] for g in got] == ["sau"]
+        assert counter.frames_out == 2 + 1
+
+
+
+class SlowSockets:
+    """The delivery's clock, where every socket write takes 20 ms: what hundreds of TVs cost, with two."""
+
+    def __init__(self, monkeypatch):
+        self.extra = 0.0
+        write_frames = fanout.write_frames
+
+        def slow_write(*args):
+            self.extra += 0.020
+            return write_frames(*args)
+
+        monkeypatch.setattr(fanout, "write_frames", slow_write)
+        monkeypatch.setattr(fanout, "time", self)
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.extra
+
+
+async def test_after_a_costly_flush_broadcasts_wait_their_turn_but_an_answer_does_not(monkeypatch):
+    SlowSockets(monkeypatch)
+    counter = Counter()
+    delivery = fanout.Delivery(counter)
+    async with line_of(2) as line:
+        tv, kiosk = line.servers
+        line.watch_writes()
+        delivery.broadcast({tv, kiosk}, queue_update(1, waiting=1))
+        await asyncio.sleep(0)  # the first flush, 40 ms of writes: the next broadcast-only one waits as long
+        assert [len(line.writes[ws]) for ws in (tv, kiosk)] == [1, 1]
+
+        # Two tickets meanwhile: their state for everyone, and the kiosk's own answer.
+        delivery.broadcast({tv, kiosk}, queue_update(1, waiting=2))
+        delivery.send(kiosk, alert("vé của bạn"))
+        delivery.broadcast({tv, kiosk}, queue_update(1, waiting=3))
+        await asyncio.sleep(0)
+        # The kiosk's answer went at once, with everything it had pending (the counter's latest state
+        # only); the TV waits.
+        assert [len(line.writes[ws]) for ws in (tv, kiosk)] == [1, 2]
+        got = await line.received(line.clients[1], 3)
+        assert [(g["type"], g["payload"].get("waiting_count")) for g in got] == [
+            ("QUEUE_UPDATE", 1), ("ANNOUNCEMENT", None), ("QUEUE_UPDATE", 3)]
+
+        # Then the paced flush: the TV gets the counter's latest state, once.
+        got = await line.received(line.clients[0], 2)
+        assert [(g["type"], g["payload"].get("waiting_count")) for g in got] == [
+            ("QUEUE_UPDATE", 1), ("QUEUE_UPDATE", 3)]
+        assert [len(line.writes[ws]) for ws in (tv, kiosk)] == [2, 2]
+        for client in line.clients:
+            await line.nothing_more(client)

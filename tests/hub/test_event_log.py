@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+import sys
+import threading
 
 from hub import event_log
 
 
+def _keep_logging_settings(monkeypatch) -> None:
+    """configure() changes the logging module's process-wide knobs: put them back after the test."""
+    for name in ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, name, getattr(logging, name))
+
+
 def _capture(capsys, monkeypatch, journal: bool, json_lines: bool) -> list[str]:
+    _keep_logging_settings(monkeypatch)
     if journal:
         monkeypatch.setenv("JOURNAL_STREAM", "8:12345")
     else:
@@ -20,6 +30,7 @@ def _capture(capsys, monkeypatch, journal: bool, json_lines: bool) -> list[str]:
         event_log.log_event("ticket.issued", counter_id=1, number=105, actor="kiosk-001", note="Đi họp lúc 9 giờ")
         logging.getLogger("qms.store").error("store commit failed: disk full")
     finally:
+        event_log.stop_writing()  # the writer thread writes what is queued, then ends
         root.handlers[:] = saved_handlers
         root.setLevel(saved_level)
     return capsys.readouterr().out.splitlines()
@@ -42,3 +53,30 @@ def test_json_lines(capsys, monkeypatch):
     entry = json.loads(info)
     assert entry == {**entry, "message": "ticket.issued", "counter_id": 1, "number": 105, "level": "info"}
     assert json.loads(error)["level"] == "error"
+
+
+def test_the_lines_are_formatted_and_written_off_the_callers_thread(monkeypatch):
+    """A log line costs the event loop a queued record: the formatting and the write happen elsewhere."""
+    writers: list[str] = []
+
+    class Watched(event_log.KeyValueFormatter):
+        def format(self, record):
+            writers.append(threading.current_thread().name)
+            return super().format(record)
+
+    _keep_logging_settings(monkeypatch)
+    monkeypatch.setattr(event_log, "KeyValueFormatter", Watched)
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    try:
+        event_log.configure()
+        event_log.log_event("ticket.issued", number=105)
+    finally:
+        event_log.stop_writing()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    assert out.getvalue() == "info qms.event: ticket.issued number=105\n"
+    assert writers and threading.current_thread().name not in writers
