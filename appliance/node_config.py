@@ -1,4 +1,4 @@
-"""A device's own settings: ``/etc/qms/node.toml``, shared by the kiosk and the TV.
+"""A device's own settings: ``/etc/qms/node.toml``, shared by the kiosk, the TV and the counter display.
 
 Typed, with defaults, so a node starts with a file that names only what
 differs (the hub's address, the device's id and token). Written by the
@@ -6,7 +6,7 @@ deploy scripts at first boot; read at start. A bad file is refused with the
 key and the reason, like the hub's site file.
 
 ```toml
-role = "kiosk"                          # kiosk | tv
+role = "kiosk"                          # kiosk | tv | counter
 hub_url = "wss://hub.local:3001/ws"
 token_file = "/etc/qms/device.token"
 client_id = "kiosk-001"
@@ -36,6 +36,7 @@ pin_factory = ""                        # "" (gpiozero's default), "lgpio", "moc
 status_led = 0                          # BCM pin; 0: none
 paper_low = 0                           # BCM pin of a paper-low sensor; 0: none
 buttons = { "101" = 17, "201" = 27 }    # procedure id -> BCM pin of its physical button
+priority_button = 0                     # BCM pin of the "Ưu tiên" (priority) button; 0: none
 
 [tv]
 voice = "espeak"                        # a piper .onnx voice file | "espeak" | "none"
@@ -44,6 +45,18 @@ dialect = "standard"                    # how numbers are read: standard "lẻ"+
                                         # north "linh"+"nghìn", south "lẻ"+"ngàn"
 chime = true
 volume = 1.0
+
+[counter]
+state_dir = "/var/lib/qms-counter"      # ratings not yet acknowledged by the hub are kept here
+ask_seconds = 30                        # how long the rating choices wait for a tap
+thanks_seconds = 4                      # how long "Cảm ơn quý khách" stays
+font = ""                               # as for the kiosk
+font_bold = ""
+
+[counter.gpio]
+pin_factory = ""                        # "" (gpiozero's default), "lgpio", "mock"
+status_led = 0                          # BCM pin of the LED beside the buttons; 0: none
+buttons = { "4" = 5, "3" = 6, "2" = 13, "1" = 19 }   # score (4 Rất hài lòng .. 1 Không hài lòng) -> BCM pin
 ```
 """
 
@@ -77,6 +90,7 @@ class GpioConfig:
     status_led: int = 0
     paper_low: int = 0
     buttons: dict[str, int] = field(default_factory=dict)
+    priority_button: int = 0
 
 
 @dataclass(frozen=True)
@@ -102,8 +116,27 @@ class TvConfig:
 
 
 @dataclass(frozen=True)
+class CounterGpioConfig:
+    pin_factory: str = ""
+    status_led: int = 0
+    # Score ("4" Rất hài lòng ... "1" Không hài lòng) -> BCM pin of its button.
+    buttons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CounterConfig:
+    # The counter unit's StateDirectory: the ratings the hub has not acknowledged yet survive a restart there.
+    state_dir: str = "/var/lib/qms-counter"
+    ask_seconds: float = 30.0
+    thanks_seconds: float = 4.0
+    font: str = ""
+    font_bold: str = ""
+    gpio: CounterGpioConfig = CounterGpioConfig()
+
+
+@dataclass(frozen=True)
 class NodeConfig:
-    role: Literal["kiosk", "tv"] = "kiosk"
+    role: Literal["kiosk", "tv", "counter"] = "kiosk"
     hub_url: str = "ws://127.0.0.1:3001/ws"
     token_file: str = "/etc/qms/device.token"
     client_id: str = ""
@@ -113,6 +146,7 @@ class NodeConfig:
     display: DisplayConfig = DisplayConfig()
     kiosk: KioskConfig = KioskConfig()
     tv: TvConfig = TvConfig()
+    counter: CounterConfig = CounterConfig()
 
     def read_token(self) -> str:
         """The device token, from ``token_file`` (or the QMS_TOKEN environment variable)."""

@@ -5,8 +5,9 @@
     qms-diagnose --hub-url wss://192.168.1.10:3001/ws    # try another address
 
 Prints the device's role, its service, the hub connection (GET /healthz with the
-site CA), the device token's expiry, the printer, the audio devices, versions and
-the last errors from the journal. Each check says OK, WARN or FAIL; the exit code
+site CA), on the hub why it last refused to start and its backups, the device
+token's expiry, the printer, the audio devices, versions and the last errors
+from the journal. Each check says OK, WARN or FAIL; the exit code
 is 1 when any check failed. Uses only Python's standard library and the system's
 python3, so it works when the program's own venv is what is broken, and degrades
 to "unknown" on a machine without systemd.
@@ -32,7 +33,15 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 HUB_PORT = 3001
+# The devices that connect to the hub (each with /etc/qms/node.toml and a token).
+NODE_ROLES = ("kiosk", "tv", "counter")
 TOKEN_WARN_DAYS = 30
+HUB_DATA = "/var/lib/qms"
+# What qms-hub writes in its data folder when it refuses to start (hub/database_check.py).
+START_FAILURE_FILE = HUB_DATA + "/start-failure.txt"
+REFUSAL_MARK = "refused to start: "
+BACKUP_NAME_PREFIX = "qms-"
+BACKUP_WARN_DAYS = 2
 
 
 class Report:
@@ -103,9 +112,9 @@ def load_toml(device: Device, device_path: str, report: Report) -> dict | None:
 
 def role_of(device: Device, node: dict | None) -> str:
     text = device.read("/etc/qms/role")
-    if text and text.strip() in ("hub", "kiosk", "tv"):
+    if text and text.strip() in ("hub", *NODE_ROLES):
         return text.strip()
-    if node and node.get("role") in ("kiosk", "tv"):
+    if node and node.get("role") in NODE_ROLES:
         return node["role"]
     if device.path("/etc/qms/site.toml").exists():
         return "hub"
@@ -137,7 +146,7 @@ def check_device(device: Device, role: str, report: Report) -> None:
 
 def check_service(device: Device, role: str, report: Report) -> None:
     report.section("Service")
-    if role not in ("hub", "kiosk", "tv"):
+    if role not in ("hub", *NODE_ROLES):
         report.info("no role, no service")
         return
     unit = f"qms-{role}.service"
@@ -266,6 +275,78 @@ def check_token(device: Device, node: dict, report: Report) -> None:
         report.ok(text)
     if node.get("client_id") and claims.get("client_id") != node["client_id"]:
         report.fail(f"the token is for {claims.get('client_id')!r} but node.toml says {node['client_id']!r}")
+
+
+def last_refusal(journal: str) -> str | None:
+    """The hub's last "refused to start" line in journal output, without the journal's prefix."""
+    found = None
+    for line in journal.splitlines():
+        if REFUSAL_MARK in line:
+            found = line[line.index(REFUSAL_MARK):]
+    return found
+
+
+def backup_folder(device: Device) -> str:
+    """The hub's daily backup folder: site.toml's [backup] directory, else the one beside its data folder."""
+    text = device.read("/etc/qms/site.toml") or ""
+    try:
+        directory = (tomllib.loads(text).get("backup") or {}).get("directory")
+    except tomllib.TOMLDecodeError:
+        directory = None
+    return directory if isinstance(directory, str) and directory else HUB_DATA + "-backups"
+
+
+def check_hub_data(device: Device, report: Report) -> None:
+    """Why the hub last refused to start (it stops retrying after a few tries), and the backups it can restore."""
+    report.section("Hub data")
+    refusal = None
+    try:
+        note = device.path(START_FAILURE_FILE).read_text(encoding="utf-8").strip()
+        refusal = last_refusal(note) or note or None
+    except PermissionError:
+        report.warn(f"{START_FAILURE_FILE} is not readable by this user (run with sudo)")
+    except OSError:
+        pass
+    limit_hit = False
+    if device.systemd_running():
+        code, out = run(["systemctl", "show", "qms-hub.service", "--property=Result,ActiveState"])
+        values = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+        limit_hit = values.get("Result") == "start-limit-hit"
+        active = values.get("ActiveState") == "active"
+        code, out = run(["journalctl", "--no-pager", "-o", "cat", "-n", "300", "-u", "qms-hub.service"])
+        if code == 0 and not active:
+            refusal = last_refusal(out) or refusal
+        if active:
+            refusal = None  # an old note: the hub started since
+    if refusal:
+        report.fail("the hub refused to start: " + refusal.removeprefix(REFUSAL_MARK))
+        report.info("What to do: do what the line says after the last colon; then start the hub again:\n"
+                    "  sudo systemctl reset-failed qms-hub && sudo systemctl start qms-hub")
+        if limit_hit:
+            report.info("(systemd stopped retrying after a few tries: it waits for you)")
+    elif limit_hit:
+        report.fail("qms-hub failed to start too often and systemd stopped retrying: see the journal below")
+    else:
+        report.ok("no refused start recorded")
+    folder = backup_folder(device)
+    try:
+        backups = sorted(p for p in device.path(folder).iterdir()
+                         if p.name.startswith(BACKUP_NAME_PREFIX) and p.name.endswith(".db"))
+    except PermissionError:
+        report.warn(f"{folder} is not readable by this user (run with sudo)")
+        return
+    except OSError:
+        backups = []
+    if not backups:
+        report.warn(f"no backup in {folder} yet (the hub makes one a day; qms-hub backup makes one now)")
+        return
+    newest = backups[-1]
+    age = datetime.now() - datetime.fromtimestamp(newest.stat().st_mtime)
+    text = f"{len(backups)} backup(s) in {folder}; newest {newest.name} ({age.days} days old)"
+    if age.days >= BACKUP_WARN_DAYS:
+        report.warn(text + ": is the daily backup failing? (admin console alerts, journal)")
+    else:
+        report.ok(text)
 
 
 def usb_devices() -> list[dict[str, str | bool]]:
@@ -413,7 +494,9 @@ def main(argv: list[str] | None = None) -> int:
     check_device(device, role, report)
     check_service(device, role, report)
     check_hub(device, role, node, args.hub_url, report)
-    if role in ("kiosk", "tv"):
+    if role == "hub":
+        check_hub_data(device, report)
+    if role in NODE_ROLES:
         if node is None:
             report.fail("/etc/qms/node.toml is missing")
         else:

@@ -22,15 +22,15 @@ mounting, no loop devices, no root. What lands there (folder ``qms/`` and
 - ``qms/firstboot.sh``: run by that service at the next boot, with the network up; it
   calls ``qms/deploy/install.sh`` for the device's role, then deletes the secrets
   below from the boot partition and reboots into the installed device.
-- ``qms/device.env`` (the settings), ``qms/node.toml`` (kiosk/TV), ``qms/device.token``
+- ``qms/device.env`` (the settings), ``qms/node.toml`` (kiosk/TV/counter), ``qms/device.token``
   (signed with the site's secret by ``qms-hub token``), ``qms/site-ca.crt``; for the hub
   ``qms/site.toml``, ``qms/tls/hub.{crt,key}`` and ``qms/token-secret``;
   ``qms/wheelhouse/``, ``qms/deploy/``, ``qms/systemd/``.
 
 The fleet file is CSV with a header row (comma or semicolon separated, UTF-8):
-hostname, role (hub/kiosk/tv), hub (the hub's address as devices use it; for the hub
-row, its own addresses), client_id, location, wifi_ssid, wifi_psk; optional columns:
-wifi_country, printer, voice.
+hostname, role (hub/kiosk/tv/counter), hub (the hub's address as devices use it; for the
+hub row, its own addresses), client_id, location, wifi_ssid, wifi_psk; optional columns:
+wifi_country, printer, voice, counter_id (a counter display's counter: its token names it).
 
 The site folder (``--site``) is made once per site with ``deploy/site_ca.sh init``;
 it holds the CA, the hub's certificate (made here for the hub's row if absent) and
@@ -71,7 +71,7 @@ FIRSTRUN_PARAMS = [
 ]
 HOSTNAME_RE = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 CLIENT_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}$")
-ROLES = ("hub", "kiosk", "tv")
+ROLES = ("hub", "kiosk", "tv", "counter")
 
 
 class FlashError(Exception):
@@ -201,13 +201,21 @@ class Device:
     wifi_country: str = ""
     printer: str = ""
     voice: str = ""
+    # A counter display's counter (the site file's counter id); its token carries it.
+    counter_id: str = ""
 
     def check(self) -> None:
         where = f"device {self.hostname or '?'}"
         if not HOSTNAME_RE.match(self.hostname):
             raise FlashError(f"{where}: hostname must be lowercase letters, digits and '-' (max 63)")
         if self.role not in ROLES:
-            raise FlashError(f"{where}: role must be hub, kiosk or tv (not {self.role!r})")
+            raise FlashError(f"{where}: role must be hub, kiosk, tv or counter (not {self.role!r})")
+        if self.role == "counter":
+            if not re.fullmatch(r"[1-9][0-9]{0,5}", self.counter_id):
+                raise FlashError(f"{where}: a counter display needs its counter's id (column counter_id, "
+                                 f"a whole number from 1), not {self.counter_id!r}")
+        elif self.counter_id:
+            raise FlashError(f"{where}: counter_id is for counter displays only (role counter)")
         if self.role != "hub":
             self.client_id = self.client_id or self.hostname
             if not CLIENT_ID_RE.match(self.client_id):
@@ -368,8 +376,9 @@ def check_hub_certificate_names(site: Site, device: Device) -> None:
 
 
 def issue_token(site: Site, device: Device) -> str:
+    counter = ["--counter-id", device.counter_id] if device.role == "counter" else []
     done = subprocess.run([*site.qms_hub, "--data-dir", str(site.data_dir), "token", "--role", device.role,
-                           "--client-id", device.client_id, "--ttl-days", str(site.token_days)],
+                           "--client-id", device.client_id, *counter, "--ttl-days", str(site.token_days)],
                           capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise FlashError(f"qms-hub token failed: {done.stderr.strip()}")
@@ -556,7 +565,8 @@ def build_parser() -> argparse.ArgumentParser:
     fleet.add_argument("--only", action="append", default=[], help="only this hostname (repeatable)")
     fleet.add_argument("--out-dir", help="write DIR/<hostname>.img per device")
     one = parser.add_argument_group("one device (instead of --fleet)")
-    for name in ("hostname", "role", "hub", "client-id", "location", "wifi-ssid", "wifi-psk", "printer", "voice"):
+    for name in ("hostname", "role", "hub", "client-id", "location", "wifi-ssid", "wifi-psk", "printer", "voice",
+                 "counter-id"):
         one.add_argument(f"--{name}", default="")
     parser.add_argument("--out", help="one device: the image to write")
     parser.add_argument("--in-place", action="store_true",
@@ -611,7 +621,7 @@ def _main(args: argparse.Namespace) -> int:
     else:
         device = Device(hostname=args.hostname, role=args.role, hub=args.hub, client_id=args.client_id,
                         location=args.location, wifi_ssid=args.wifi_ssid, wifi_psk=args.wifi_psk,
-                        printer=args.printer, voice=args.voice)
+                        printer=args.printer, voice=args.voice, counter_id=args.counter_id)
         device.check()
         devices = [device]
     if args.in_place:
@@ -633,7 +643,8 @@ def _main(args: argparse.Namespace) -> int:
             raise FlashError("--out is the source image: use --in-place for that")
         write_device(image, target, site, device)
         if device.role != "hub":
-            print(f"  hub {site.hub_url(device.hub_hosts()[0])}, client id {device.client_id}")
+            counter = f", counter {device.counter_id}" if device.role == "counter" else ""
+            print(f"  hub {site.hub_url(device.hub_hosts()[0])}, client id {device.client_id}{counter}")
     print("Write each image to its SD card (Raspberry Pi Imager: 'Use custom', and NO OS customisation;"
           " or: sudo dd if=IMAGE of=/dev/sdX bs=4M conv=fsync status=progress).")
     return 0

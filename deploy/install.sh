@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Make this Raspberry Pi the hub, a kiosk or a TV of the queue hall.
+# Make this Raspberry Pi the hub, a kiosk, a TV or a counter display of the queue hall.
 #
 # Runs at first boot (qms-firstboot.service calls it through qms/firstboot.sh on the
 # boot partition) or by hand over SSH. Safe to run twice: every step compares before
@@ -26,7 +26,7 @@ VOICE_NAME="vi_VN-vais1000-medium"
 
 usage() {
     cat <<'EOF'
-usage: install.sh --role hub|kiosk|tv [options]
+usage: install.sh --role hub|kiosk|tv|counter [options]
 
   --root DIR            install into DIR (a staging folder) instead of /; Debian packages are
                         only listed and no service is started. DIR is the device's root file
@@ -34,7 +34,7 @@ usage: install.sh --role hub|kiosk|tv [options]
   --wheelhouse DIR      wheels from 'make wheelhouse': the venv is built from them, offline
   --debs DIR            install Debian packages from these .deb files instead of the network
 
- kiosk and TV:
+ kiosk, TV and counter display:
   --node-config FILE    /etc/qms/node.toml to install (kept if one exists already)
   --hub-url URL         or: write node.toml from these (wss://hub.local:3001/ws) ...
   --client-id ID        ... the device id (kiosk-001) ...
@@ -105,9 +105,9 @@ while [ "$#" -gt 0 ]; do
 done
 
 case "$ROLE" in
-    hub|kiosk|tv) ;;
+    hub|kiosk|tv|counter) ;;
     "") usage >&2; die "--role is required" ;;
-    *) die "--role must be hub, kiosk or tv (not $ROLE)" ;;
+    *) die "--role must be hub, kiosk, tv or counter (not $ROLE)" ;;
 esac
 [ -d "$ROOT" ] || die "--root $ROOT is not a folder"
 ROOT=$(cd "$ROOT" && pwd)
@@ -144,6 +144,8 @@ debian_packages() {
         hub) printf '%s\n' "${common[@]}" chrony sqlite3 ;;
         kiosk) printf '%s\n' "${common[@]}" "${screen[@]}" python3-lgpio libusb-1.0-0 usbutils ;;
         tv) printf '%s\n' "${common[@]}" "${screen[@]}" libsdl2-mixer-2.0-0 espeak-ng ;;
+        # The counter display: a touchscreen, and gpiozero's lgpio for its optional rating buttons.
+        counter) printf '%s\n' "${common[@]}" "${screen[@]}" python3-lgpio ;;
     esac
 }
 
@@ -282,7 +284,8 @@ else
     if [ -n "$TOKEN_FILE" ]; then
         install_file "$TOKEN_FILE" /etc/qms/device.token 0640 root qms-node
     elif [ ! -e "$(in_root /etc/qms/device.token)" ]; then
-        say "  ! no device token yet: put one from 'qms-hub token --role $ROLE --client-id ...' in /etc/qms/device.token"
+        if [ "$ROLE" = counter ]; then hint="--client-id ... --counter-id N"; else hint="--client-id ..."; fi
+        say "  ! no device token yet: put one from 'qms-hub token --role $ROLE $hint' in /etc/qms/device.token"
     fi
 fi
 
@@ -297,6 +300,25 @@ if [ "$ROLE" = hub ]; then
         echo '# Keep serving when no upstream server is reachable.'
         echo 'local stratum 10'
     } | write_file /etc/chrony/conf.d/qms-hub.conf 0644 root root
+    # qms-hub.service waits for time-sync.target: a Pi has no clock battery and must not open the
+    # service day with an old date. systemd-time-wait-sync delays that target until the kernel clock
+    # is synchronized; bounded here, for a hall with no internet (chrony then never synchronizes):
+    # the hub starts anyway, and a clock put right later is not taken for midnight (hub/day_clock.py).
+    printf '%s\n' '# Installed by deploy/install.sh: wait for the time, but not for ever.' '[Service]' \
+        'TimeoutStartSec=2min' |
+        write_file /etc/systemd/system/systemd-time-wait-sync.service.d/qms.conf 0644 root root
+    if on_live_system; then
+        if systemctl --quiet is-enabled systemd-time-wait-sync.service 2>/dev/null; then
+            kept "systemd-time-wait-sync.service enabled"
+        else
+            systemctl --quiet enable systemd-time-wait-sync.service
+            changed "enabled systemd-time-wait-sync.service"
+        fi
+    else
+        # What systemctl enable makes (its [Install] is WantedBy=sysinit.target).
+        ensure_symlink /lib/systemd/system/systemd-time-wait-sync.service \
+            /etc/systemd/system/sysinit.target.wants/systemd-time-wait-sync.service
+    fi
 elif [ -n "$NTP_SERVER" ]; then
     printf '%s\n' '# Take the time from the hall'\''s hub (deploy/install.sh).' '[Time]' \
         "NTP=$NTP_SERVER" 'FallbackNTP=' |
@@ -360,7 +382,7 @@ fi
 say "Service"
 install_file "$SOURCE/systemd/$UNIT" "/etc/systemd/system/$UNIT" 0644 root root
 # Only one role per device: a re-provisioned device drops the others.
-for other in qms-hub.service qms-kiosk.service qms-tv.service; do
+for other in qms-hub.service qms-kiosk.service qms-tv.service qms-counter.service; do
     [ "$other" = "$UNIT" ] && continue
     if [ -L "$(in_root "/etc/systemd/system/multi-user.target.wants/$other")" ]; then
         if on_live_system; then systemctl disable --now "$other"; else
@@ -383,6 +405,17 @@ elif command -v systemctl >/dev/null; then
 else
     ensure_symlink "/etc/systemd/system/$UNIT" "$wants"
 fi
+# The hub's monthly report (docs/reports.md): last month's Excel file in /var/lib/qms-reports on the 1st.
+report_timer=/etc/systemd/system/timers.target.wants/qms-report.timer
+if [ "$ROLE" = hub ]; then
+    install_file "$SOURCE/systemd/qms-report.service" /etc/systemd/system/qms-report.service 0644 root root
+    install_file "$SOURCE/systemd/qms-report.timer" /etc/systemd/system/qms-report.timer 0644 root root
+    ensure_symlink /etc/systemd/system/qms-report.timer "$report_timer"
+elif [ -L "$(in_root "$report_timer")" ]; then
+    if on_live_system; then systemctl stop qms-report.timer || true; fi
+    rm -f "$(in_root "$report_timer")"
+    changed "disabled qms-report.timer"
+fi
 
 if on_live_system; then
     if [ "$QMS_CHANGES" -gt 0 ]; then
@@ -395,6 +428,8 @@ if on_live_system; then
         if [ "$ROLE" = hub ]; then systemctl restart chrony.service || true; else
             systemctl restart systemd-timesyncd.service || true; fi
     fi
+    # Enabled by its symlink above; started now rather than at the next boot.
+    if [ "$ROLE" = hub ]; then systemctl start qms-report.timer || true; fi
     if [ "$START" = 1 ]; then
         # Type=notify: this returns once the service says READY=1, or fails.
         if [ "$QMS_CHANGES" -gt 0 ]; then systemctl restart "$UNIT"; else systemctl start "$UNIT"; fi

@@ -153,6 +153,7 @@ role_extras() {
         hub) echo hub ;;
         kiosk) echo kiosk ;;
         tv) echo tv ;;
+        counter) echo counter ;;
         *) die "unknown role $1" ;;
     esac
 }

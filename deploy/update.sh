@@ -17,7 +17,7 @@ HERE=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)
 
 usage() {
     cat <<'EOF'
-usage: qms-update --wheelhouse DIR [--role hub|kiosk|tv] [--settle SECONDS] [--keep N] [--force]
+usage: qms-update --wheelhouse DIR [--role hub|kiosk|tv|counter] [--settle SECONDS] [--keep N] [--force]
        qms-update --rollback
 
   --wheelhouse DIR   wheels from 'make wheelhouse'

@@ -2,9 +2,13 @@
 
 The officer and admin pages (static HTML, CSS and JavaScript modules from
 ``hub/console/``; people log in over the WebSocket), the citizen's ticket
-status page ``/t/<code>`` with its JSON ``/api/t/<code>``, and today's tickets
-for the admin page (``/api/tickets`` as JSON, ``/api/tickets.csv`` for Excel),
-which need an admin or leader token in an ``Authorization: Bearer`` header.
+status page ``/t/<code>`` with its JSON ``/api/t/<code>``, one counter's line
+for the officer's page (``/api/counter-tickets``: who waits, the no-shows it
+can put back), and today's tickets for the admin page (``/api/tickets`` as
+JSON, ``/api/tickets.csv`` for Excel), and the centre's reports for the
+``/reports`` page (``/api/reports`` as JSON, ``.csv``, ``.xlsx``: hub/reports.py).
+The listings need a token in an ``Authorization: Bearer`` header: the
+officer's own for its counter, an admin or leader's for the rest.
 
 Every answer carries a Content-Security-Policy that allows scripts, styles
 and connections from the hub itself only: no inline script, nothing from the
@@ -13,29 +17,29 @@ internet, no framing. Only GET is served.
 
 from __future__ import annotations
 
-import csv
+import asyncio
 import email.utils
 import hashlib
-import io
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date
 from functools import cache
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
 
-from hub.auth import TokenError
+from hub import report_files, reports, ticket_listing
+from hub import store as db
+from hub.auth import Identity, TokenError
 from hub.permissions import PEOPLE_WHO_RUN_THE_HALL
 from hub.queue_state import Ticket
 from hub.readout import HubReadout
-from protocol.messages import utc_timestamp
 
 CONSOLE_DIR = Path(__file__).with_name("console")
 
@@ -75,28 +79,17 @@ PAGES = {
     "/": "index.html",
     "/officer": "officer.html",
     "/admin": "admin.html",
+    "/reports": "reports.html",
 }
 TICKET_PAGE = "ticket.html"
 TICKET_MISSING_PAGE = "ticket-missing.html"
 
-# Assets under /console/: a plain file name, no folders, a known type.
-_ASSET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*\.(css|js|svg|png)$")
+# Assets under /console/: a plain file name, no folders but vendor/ (libraries shipped as released), a known type.
+_ASSET_NAME = re.compile(r"^(?:[a-z0-9][a-z0-9_-]*|vendor/[a-z0-9][a-z0-9._-]*)\.(css|js|svg|png)$")
 # Codes are secrets.token_urlsafe(12): 16 characters of the URL-safe base64 alphabet.
 _TICKET_CODE = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+_COUNTER_ID = re.compile(r"^[0-9]{1,9}$")
 
-TICKET_STATES_VI = {
-    "waiting": "Đang chờ",
-    "called": "Đang được phục vụ",
-    "done": "Đã xong",
-    "expired": "Hết hạn",
-}
-CSV_COLUMNS = (
-    "Ngày", "Số vé", "Quầy", "Tên quầy", "Thủ tục", "Trạng thái", "Giờ lấy số", "Giờ gọi", "Giờ xong",
-    "Số lần gọi", "Cán bộ gọi", "Ki-ốt",
-)
-# A cell starting with one of these is a formula to Excel: a username like
-# "=HYPERLINK(...)" must stay text.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -117,7 +110,7 @@ def _load(name: str) -> _File | None:
     return _File(body, CONTENT_TYPES[suffix], '"' + hashlib.sha256(body).hexdigest()[:20] + '"')
 
 
-def respond(hub: HubReadout, connection: ServerConnection, request: Request) -> Response | None:
+async def respond(hub: HubReadout, connection: ServerConnection, request: Request) -> Response | None:
     """The answer to a plain HTTP request, or None for paths this module does not serve."""
     if request.method != "GET":
         response = _response(HTTPStatus.METHOD_NOT_ALLOWED, b"Only GET is served\n", "text/plain; charset=utf-8")
@@ -142,18 +135,70 @@ def respond(hub: HubReadout, connection: ServerConnection, request: Request) -> 
         if ticket is None:
             return _json(HTTPStatus.NOT_FOUND, {"error": "not_found",
                                                 "message": "Không tìm thấy vé (ticket not found)"})
-        return _json(HTTPStatus.OK, public_ticket_status(hub, ticket))
+        assert hub.queue is not None
+        return _json(HTTPStatus.OK, ticket_listing.public_status(hub.site, hub.queue, ticket, hub.clock.now()))
+    if path == "/api/counter-tickets":
+        counter_id = await _listed_counter(hub, request)
+        if isinstance(counter_id, Response):
+            return counter_id
+        assert hub.queue is not None
+        return _json(HTTPStatus.OK, ticket_listing.counter_listing(hub.site, hub.queue, counter_id, hub.clock.now()))
     if path in ("/api/tickets", "/api/tickets.csv"):
-        refused = _refuse_unless_hall_staff(hub, request)
+        refused = await _refuse_unless_hall_staff(hub, request)
         if refused is not None:
             return refused
+        found = await _day_tickets(hub, request)
+        if isinstance(found, Response):
+            return found
+        day, tickets = found
         if path.endswith(".csv"):
-            return _csv_response(hub)
-        return _json(HTTPStatus.OK, tickets_today(hub))
+            response = _response(HTTPStatus.OK, ticket_listing.day_csv(hub.site, tickets), "text/csv; charset=utf-8")
+            response.headers["Content-Disposition"] = f'attachment; filename="ve-{day.isoformat()}.csv"'
+            return response
+        return _json(HTTPStatus.OK, ticket_listing.day_listing(hub.site, day, tickets))
+    if path in REPORT_FORMATS:
+        return await _report(hub, request, REPORT_FORMATS[path])
     return None
 
 
-# --- the citizen's ticket --------------------------------------------------------
+# --- reports --------------------------------------------------------------------------------
+
+REPORT_FORMATS = {"/api/reports": "json", "/api/reports.csv": "csv", "/api/reports.xlsx": "xlsx"}
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+async def _report(hub: HubReadout, request: Request, form: str) -> Response:
+    """``/api/reports[.csv|.xlsx]?from=&to=&by=`` (or ``period=``): computed from the database off the event loop."""
+    refused = await _refuse_unless_hall_staff(hub, request)
+    if refused is not None:
+        return refused
+    assert hub.store is not None
+    store, site = hub.store, hub.site
+    params = {name: values[0] for name, values in parse_qs(urlsplit(request.path).query).items()}
+    now = hub.clock.now().astimezone(site.tz)
+    try:
+        # Every grouping on its own sheet (by=all) only in a workbook: JSON and CSV are one table.
+        asked = reports.parse_query(params, now.date(), allow_all=form == "xlsx")
+        made = await store.read(lambda conn: reports.build_reports(
+            conn, site, asked.first, asked.last, reports.groupings_for(asked.by)))
+    except reports.ReportQueryError as exc:
+        return _json(HTTPStatus.BAD_REQUEST, {"error": exc.code, "message": exc.message})
+    if form == "json":
+        return _json(HTTPStatus.OK, made[0].as_json())
+    if form == "csv":
+        body, content_type = report_files.report_csv(made[0]), "text/csv; charset=utf-8"
+    else:
+        # Imported here, the first time a workbook is asked for: openpyxl would slow every hub's start.
+        from hub.report_workbook import report_workbook
+
+        body, content_type = await asyncio.to_thread(report_workbook, made, now), XLSX_TYPE
+    response = _response(HTTPStatus.OK, body, content_type)
+    name = reports.report_file_name(asked.first, asked.last, asked.by, form)
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+# --- tickets --------------------------------------------------------------------------------
 
 
 def _ticket(hub: HubReadout, code: str) -> Ticket | None:
@@ -162,34 +207,30 @@ def _ticket(hub: HubReadout, code: str) -> Ticket | None:
     return hub.queue.ticket_by_code(code)
 
 
-def public_ticket_status(hub: HubReadout, ticket: Ticket) -> dict[str, Any]:
-    """What the holder of a ticket may see about it, and nothing about anyone else."""
-    assert hub.queue is not None
-    runtime = hub.queue.counters[ticket.counter_id]
-    ahead = hub.queue.people_ahead(ticket)
-    waiting = ticket.status == "waiting"
-    return {
-        "ticket_number": ticket.number,
-        "counter_id": ticket.counter_id,
-        "counter_name": runtime.config.name,
-        "procedure_name": ticket.procedure_name,
-        "status": ticket.status,
-        "people_ahead": ahead if waiting else 0,
-        "estimated_wait_time": hub.queue.estimate_wait_minutes(ticket.counter_id, ahead) if waiting else 0,
-        # A paused counter keeps its waiting tickets; the holder should know why nothing moves.
-        "counter_status": runtime.status,
-        "created_at": utc_timestamp(ticket.created_at),
-        "called_at": utc_timestamp(ticket.called_at) if ticket.called_at else None,
-        "site_name": hub.site.site_name,
-        "timezone": hub.site.timezone,
-        "server_time": utc_timestamp(hub.clock.now()),
-    }
+async def _day_tickets(hub: HubReadout, request: Request) -> tuple[date, list[Ticket]] | Response:
+    """The day a listing asks for (``?date=YYYY-MM-DD``, today by default) and its tickets, from the database."""
+    assert hub.queue is not None and hub.store is not None
+    asked = parse_qs(urlsplit(request.path).query).get("date", [""])[0]
+    if not asked:
+        day = hub.queue.service_day
+    else:
+        try:
+            day = date.fromisoformat(asked)
+        except ValueError:
+            return _json(HTTPStatus.BAD_REQUEST, {
+                "error": "bad_date", "message": f"Ngày không hợp lệ {asked[:20]!r} (use ?date=YYYY-MM-DD)"})
+    if day == hub.queue.service_day:
+        return day, list(hub.queue.tickets.values())
+    store = hub.store
+    return day, await store.read(lambda conn: db.load_tickets(conn, day))
 
 
-# --- today's tickets, for admins and leaders ----------------------------------------
+async def _bearer(hub: HubReadout, request: Request) -> Identity | Response:
+    """Who the request's ``Authorization: Bearer`` token speaks for, or the 401 to answer.
 
-
-def _refuse_unless_hall_staff(hub: HubReadout, request: Request) -> Response | None:
+    A well-signed token still counts only if it is not revoked, its account not disabled and its password
+    not changed since (the registry the WebSocket AUTH checks too).
+    """
     header = request.headers.get("Authorization", "")
     if not header.lower().startswith("bearer "):
         return _unauthorized("Cần đăng nhập (send Authorization: Bearer <token>)")
@@ -197,6 +238,46 @@ def _refuse_unless_hall_staff(hub: HubReadout, request: Request) -> Response | N
         identity = hub.tokens.verify(header)
     except TokenError as exc:
         return _unauthorized(f"Phiên đăng nhập không hợp lệ hoặc đã hết hạn ({exc})")
+    try:
+        await hub.token_registry.ready()
+    except db.StoreError:
+        return _json(HTTPStatus.SERVICE_UNAVAILABLE, {
+            "error": "unavailable", "message": "Hệ thống tạm thời không kiểm tra được phiên đăng nhập, xin thử lại"})
+    problem = hub.token_registry.problem(identity)
+    if problem is not None:
+        return _unauthorized(f"Phiên đăng nhập không còn hiệu lực, xin đăng nhập lại ({problem})")
+    return identity
+
+
+async def _listed_counter(hub: HubReadout, request: Request) -> int | Response:
+    """The counter whose line is asked for: an officer's own; any (``?counter_id=``) for an admin or leader."""
+    identity = await _bearer(hub, request)
+    if isinstance(identity, Response):
+        return identity
+    assert hub.queue is not None
+    asked = parse_qs(urlsplit(request.path).query).get("counter_id", [""])[0]
+    if identity.role == "officer" and identity.counter_id is not None:
+        if asked and asked != str(identity.counter_id):
+            return _json(HTTPStatus.FORBIDDEN, {
+                "error": "forbidden", "message": "Cán bộ chỉ xem được quầy của mình (your own counter only)"})
+        counter_id = identity.counter_id
+    elif identity.role in PEOPLE_WHO_RUN_THE_HALL:
+        if not _COUNTER_ID.match(asked):
+            return _json(HTTPStatus.BAD_REQUEST, {
+                "error": "bad_counter", "message": "Cho biết quầy: ?counter_id=N (name the counter)"})
+        counter_id = int(asked)
+    else:
+        return _json(HTTPStatus.FORBIDDEN, {
+            "error": "forbidden", "message": "Chỉ cán bộ quầy, quản trị viên hoặc lãnh đạo được xem (people only)"})
+    if counter_id not in hub.queue.counters:
+        return _json(HTTPStatus.NOT_FOUND, {"error": "not_found", "message": f"Không có quầy {counter_id}"})
+    return counter_id
+
+
+async def _refuse_unless_hall_staff(hub: HubReadout, request: Request) -> Response | None:
+    identity = await _bearer(hub, request)
+    if isinstance(identity, Response):
+        return identity
     if identity.role not in PEOPLE_WHO_RUN_THE_HALL:
         return _json(HTTPStatus.FORBIDDEN, {
             "error": "forbidden", "message": "Chỉ quản trị viên hoặc lãnh đạo được xem (admins and leaders only)"})
@@ -206,73 +287,6 @@ def _refuse_unless_hall_staff(hub: HubReadout, request: Request) -> Response | N
 def _unauthorized(message: str) -> Response:
     response = _json(HTTPStatus.UNAUTHORIZED, {"error": "unauthorized", "message": message})
     response.headers["WWW-Authenticate"] = 'Bearer realm="qms-hub"'
-    return response
-
-
-def _today(hub: HubReadout) -> list[Ticket]:
-    if hub.queue is None:
-        return []
-    return sorted(hub.queue.tickets_by_number.values(), key=lambda t: t.ticket_id)
-
-
-def tickets_today(hub: HubReadout) -> dict[str, Any]:
-    """The service day's tickets as the admin page lists them (the citizens' codes left out)."""
-    site = hub.site
-    rows = []
-    for ticket in _today(hub):
-        counter = site.counter(ticket.counter_id)
-        rows.append({
-            "ticket_id": ticket.ticket_id,
-            "ticket_number": ticket.number,
-            "counter_id": ticket.counter_id,
-            "counter_name": counter.name if counter else "",
-            "procedure_name": ticket.procedure_name,
-            "status": ticket.status,
-            "created_at": utc_timestamp(ticket.created_at),
-            "called_at": utc_timestamp(ticket.called_at) if ticket.called_at else None,
-            "closed_at": utc_timestamp(ticket.closed_at) if ticket.closed_at else None,
-            "call_count": ticket.call_count,
-            "called_by": ticket.called_by,
-            "kiosk_id": ticket.kiosk_id,
-        })
-    return {
-        "service_day": hub.queue.service_day.isoformat() if hub.queue else None,
-        "timezone": site.timezone,
-        "tickets": rows,
-    }
-
-
-def _csv_cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(_FORMULA_START):
-        return "'" + value
-    return value
-
-
-def tickets_csv(hub: HubReadout) -> bytes:
-    """Today's tickets as CSV, UTF-8 with a BOM so Excel reads the Vietnamese right."""
-    tz = hub.site.tz
-
-    def local(moment: datetime | None) -> str:
-        return moment.astimezone(tz).strftime("%H:%M:%S") if moment else ""
-
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_COLUMNS)
-    for ticket in _today(hub):
-        counter = hub.site.counter(ticket.counter_id)
-        writer.writerow([_csv_cell(v) for v in (
-            ticket.service_day.isoformat(), ticket.number, ticket.counter_id, counter.name if counter else "",
-            ticket.procedure_name, TICKET_STATES_VI.get(ticket.status, ticket.status), local(ticket.created_at),
-            local(ticket.called_at), local(ticket.closed_at), ticket.call_count, ticket.called_by or "",
-            ticket.kiosk_id or "",
-        )])
-    return b"\xef\xbb\xbf" + out.getvalue().encode("utf-8")
-
-
-def _csv_response(hub: HubReadout) -> Response:
-    day = hub.queue.service_day.isoformat() if hub.queue else "today"
-    response = _response(HTTPStatus.OK, tickets_csv(hub), "text/csv; charset=utf-8", cache_control="no-store")
-    response.headers["Content-Disposition"] = f'attachment; filename="ve-{day}.csv"'
     return response
 
 

@@ -1,12 +1,17 @@
-// The admin page: every counter live, pause and resume, announcements to the
-// TVs, connected devices, alerts, the day's figures and tickets (CSV export).
+// The admin page: every counter live (its ticket and officer), pause and
+// resume, the queues and ticket events (queues-panel.js), announcements to the
+// TVs, connected devices, alerts, the day's figures and tickets (CSV export),
+// and for admins the accounts that log in (users.js).
 
 import { byId, h, setText, show } from "./dom.js";
 import {
-  CLIENT_TYPE_VI, COUNTER_STATUS_VI, PRIORITY_VI, SEVERITY_VI, TICKET_STATUS_VI, clockTime, minutesText, sinceText,
+  CLIENT_TYPE_VI, COUNTER_STATUS_VI, PRIORITY_VI, SEVERITY_VI, TICKET_STATUS_VI, clockTime, minutesText, priorityText,
+  sinceText,
 } from "./format.js";
 import { startConsolePage } from "./console-page.js";
 import { PauseDialog } from "./pause-dialog.js";
+import { QueuesPanel } from "./queues-panel.js";
+import { UsersPanel } from "./users.js";
 
 const ALERTS_SHOWN = 50;
 // Ticket list reloads after changes, at most this often.
@@ -21,6 +26,7 @@ const el = {
   statActive: byId("stat-active"),
   statWait: byId("stat-wait"),
   statBusiest: byId("stat-busiest"),
+  centralStatus: byId("central-status"),
   announceForm: byId("announce-form"),
   announceMessage: byId("announce-message"),
   announcePriority: byId("announce-priority"),
@@ -62,10 +68,15 @@ const page = startConsolePage({
     : "Tài khoản này không có quyền quản trị: cán bộ quầy dùng trang /officer. (Admins and leaders only)"),
   clientId: (identity, tab) => `admin-u${identity.user_id ?? 0}-${tab}`,
   location: () => "admin-console",
+  onSignedIn(identity) {
+    users.onSignedIn(identity);
+  },
   onSignedOut() {
     state.counters.clear();
     state.clients.clear();
     state.tickets = [];
+    queues.reset();
+    users.onSignedOut();
   },
   onStatus() {
     renderCounters();
@@ -73,8 +84,23 @@ const page = startConsolePage({
   onMessage,
 });
 const { session, notify } = page;
+const users = new UsersPanel({
+  session, notify, counters: () => [...state.counters.values()].sort((a, b) => a.counter_id - b.counter_id),
+});
+
+const queues = new QueuesPanel({
+  elements: { queues: byId("queues"), events: byId("ticket-events"), eventCount: byId("ticket-event-count") },
+  counterNumber,
+  timezone: () => state.timezone,
+});
+
+function counterNumber(counterId) {
+  return state.counters.get(counterId)?.counter_number ?? counterId;
+}
 
 function onMessage(type, payload) {
+  if (users.handle(type, payload)) return;
+  queues.handle(type, payload);
   switch (type) {
     case "SNAPSHOT":
       state.timezone = payload.timezone || state.timezone;
@@ -92,6 +118,7 @@ function onMessage(type, payload) {
       if (!counter) return;
       const { current_number, waiting_count, next_numbers, average_wait_time } = payload;
       Object.assign(counter, { current_number, waiting_count, next_numbers, average_wait_time });
+      if ("current_ticket" in payload) counter.current_ticket = payload.current_ticket;
       if (payload.status) counter.status = payload.status;
       renderCounters();
       scheduleTickets();
@@ -105,8 +132,19 @@ function onMessage(type, payload) {
       renderCounters();
       return;
     }
+    case "CALL_TICKET": {
+      // Who called is who works there now (CLIENT_CONNECTED names no one).
+      const counter = state.counters.get(payload.counter_id);
+      const who = payload.called_by?.full_name || payload.called_by?.username;
+      if (counter && who && who !== counter.officer_name) {
+        counter.officer_name = who;
+        renderCounters();
+      }
+      scheduleTickets();
+      return;
+    }
     case "TICKET_CREATED":
-    case "CALL_TICKET":
+    case "TICKET_UPDATED":
       scheduleTickets();
       return;
     case "CLIENT_CONNECTED":
@@ -157,6 +195,7 @@ function onMessage(type, payload) {
 function renderAll() {
   renderStats();
   renderCounters();
+  queues.render();
   renderAnnouncements();
   renderAlerts();
   renderDevices();
@@ -173,6 +212,22 @@ function renderStats() {
   const busiest = s?.busiest_counter;
   setText(el.statBusiest, busiest && busiest.queue_length > 0
     ? `Quầy ${busiest.id} · ${busiest.name} (${busiest.queue_length} người)` : "Không có hàng chờ");
+  renderShipping(s);
+}
+
+// The hall's history on its way to the province's server (shown only where the site ships it).
+function renderShipping(s) {
+  const pending = s?.central_pending_events;
+  show(el.centralStatus, pending !== null && pending !== undefined);
+  if (pending === null || pending === undefined) return;
+  const lagMinutes = Math.round((s.central_lag_seconds || 0) / 60);
+  const late = Boolean(s.central_problem) || lagMinutes >= 5;
+  let text = pending === 0 ? "Gửi dữ liệu về máy chủ tỉnh: đã gửi hết."
+    : `Gửi dữ liệu về máy chủ tỉnh: ${pending.toLocaleString("vi-VN")} sự kiện chờ gửi` +
+      (lagMinutes >= 1 ? `, cũ nhất ${lagMinutes} phút.` : ".");
+  if (s.central_problem) text += ` Lỗi: ${s.central_problem}`;
+  setText(el.centralStatus, text);
+  el.centralStatus.dataset.kind = late ? "late" : "ok";
 }
 
 function counterCard(counter) {
@@ -181,16 +236,19 @@ function counterCard(counter) {
   const reason = !active && counter.reason ? counter.reason : "";
   const next = counter.next_numbers || [];
   const present = officerPresent(counter);
+  const ticket = counter.current_ticket;
+  const backups = counter.backup_queue_ids || [];
   return h("article", { class: `card counter-card status-${counter.status}`, dataset: { counterId: counter.counter_id } },
     h("header", { class: "counter-card-head" },
-      h("span", { class: "counter-id", text: `Quầy ${counter.counter_id}` }),
+      h("span", { class: "counter-id", text: `Quầy ${counterNumber(counter.counter_id)}` }),
       h("span", { class: `state-pill state-${counter.status}`, text: COUNTER_STATUS_VI[counter.status] || counter.status })),
     h("p", { class: "counter-name", text: counter.counter_name }),
     reason ? h("p", { class: "counter-reason", text: `Lý do: ${reason}` }) : null,
     h("div", { class: "counter-figures" },
       h("div", { class: "figure" },
         h("span", { class: "figure-label", text: "Đang phục vụ" }),
-        h("span", { class: "figure-value figure-current", text: counter.current_number ?? "—" })),
+        h("span", { class: "figure-value figure-current", text: ticket?.ticket_label || (counter.current_number ?? "—") }),
+        ticket?.priority ? h("span", { class: "tag tag-priority counter-priority", text: "Ưu tiên" }) : null),
       h("div", { class: "figure" },
         h("span", { class: "figure-label", text: "Đang chờ" }),
         h("span", { class: "figure-value", text: counter.waiting_count ?? 0 }))),
@@ -198,9 +256,13 @@ function counterCard(counter) {
       h("span", { class: "muted", text: "Chờ ước tính: " }), minutesText(counter.average_wait_time)),
     h("p", { class: "counter-line" },
       h("span", { class: "muted", text: "Tiếp theo: " }), next.length ? next.join(", ") : "—"),
+    h("p", { class: "counter-line counter-queues" },
+      h("span", { class: "muted", text: "Hàng: " }), (counter.queue_ids || []).map((q) => queues.name(q)).join(", ") || "—",
+      backups.length ? h("span", { class: "muted", text: " · dự phòng: " }) : null,
+      backups.map((q) => queues.name(q)).join(", ")),
     h("div", { class: "counter-foot" },
       h("span", { class: `officer-presence ${present ? "present" : "absent"}`,
-        text: present ? "Có cán bộ" : "Chưa có cán bộ" }),
+        text: present ? officerText(counter) : "Chưa có cán bộ" }),
       active
         ? h("button", { type: "button", class: "btn btn-warning btn-small counter-pause", disabled: !online,
           onclick: () => pauseDialog.open(`Tạm dừng quầy ${counter.counter_id} — ${counter.counter_name}`,
@@ -222,9 +284,20 @@ function officerPresent(counter) {
   return here || (Boolean(counter.officer_connected) && !counter.presenceFromEvents);
 }
 
+// Who works there: the full name when the hub gives it (SNAPSHOT's officer_name if the site shows names, or
+// the latest CALL_TICKET's called_by), else the username of the officer console there (SNAPSHOT's clients).
+function officerText(counter) {
+  const here = [...state.clients.values()].find((c) => officerLocationCounter(c) === counter.counter_id);
+  const who = counter.officer_name || here?.username;
+  return who ? `Có cán bộ: ${who}` : "Có cán bộ";
+}
+
 function noteOfficerEvent(client) {
   const counter = state.counters.get(officerLocationCounter(client));
-  if (counter) counter.presenceFromEvents = true;
+  if (!counter) return;
+  counter.presenceFromEvents = true;
+  // Another console came or went (CLIENT_CONNECTED names no person): whose it is shows from the next SNAPSHOT.
+  counter.officer_name = null;
 }
 
 function renderCounters() {
@@ -285,13 +358,17 @@ function renderTickets() {
   setText(el.ticketCount, state.tickets.length);
   const rows = [...state.tickets].reverse();
   el.tickets.replaceChildren(...(rows.length ? rows.map((t) => h("tr", { class: `ticket-${t.status}` },
-    h("td", { class: "num", text: t.ticket_number }),
-    h("td", {}, String(t.counter_id), h("span", { class: "col-wide-inline", text: ` · ${t.counter_name}` })),
+    h("td", { class: "num" }, t.ticket_label || String(t.ticket_number),
+      t.priority ? h("span", { class: "tag tag-priority ticket-priority", text: priorityText(t) }) : null),
+    h("td", {}, t.queue_name || "—",
+      t.transfers ? h("span", { class: "tag tag-transfer", text: `chuyển ${t.transfers} lần` }) : null),
+    h("td", {}, t.counter_id === null || t.counter_id === undefined ? "—" : String(counterNumber(t.counter_id)),
+      t.counter_name ? h("span", { class: "col-wide-inline", text: ` · ${t.counter_name}` }) : null),
     h("td", { class: "col-wide", text: t.procedure_name }),
     h("td", { class: "num", text: clockTime(t.created_at, state.timezone) }),
     h("td", { class: "num", text: clockTime(t.called_at, state.timezone) || "—" }),
     h("td", {}, h("span", { class: `state-pill ticket-state-${t.status}`, text: TICKET_STATUS_VI[t.status] || t.status }))))
-    : [h("tr", {}, h("td", { colspan: 6, class: "muted", text: "Hôm nay chưa có vé nào." }))]));
+    : [h("tr", {}, h("td", { colspan: 7, class: "muted", text: "Hôm nay chưa có vé nào." }))]));
 }
 
 // --- actions ------------------------------------------------------------------------

@@ -15,7 +15,8 @@ const STATUS_TEXT = {
 /**
  * Wire a console page. options: storageKey, clientType, accepts, clientId,
  * location (see HubSession), onMessage(type, payload), onSignedIn(identity),
- * onSignedOut(), onStatus(status). Returns { session, notify }.
+ * onSignedOut(), onStatus(status), and for the officer's page
+ * onCounterBusy(hubMessage), onTakenOver(reason). Returns { session, notify }.
  */
 export function startConsolePage(options) {
   const loginView = byId("login");
@@ -86,6 +87,8 @@ export function startConsolePage(options) {
         options.onStatus?.(status);
       },
       onMessage: options.onMessage,
+      onCounterBusy: options.onCounterBusy,
+      onTakenOver: options.onTakenOver,
     },
   });
 

@@ -51,7 +51,34 @@ export const TICKET_STATUS_VI = {
   waiting: "Đang chờ",
   called: "Đang phục vụ",
   done: "Đã xong",
+  no_show: "Vắng mặt",
+  cancelled: "Đã hủy",
   expired: "Hết hạn",
+};
+
+// PROTOCOL.md's priority reasons, as hub/ticket_listing.py names them.
+export const PRIORITY_REASON_VI = {
+  elderly: "Người cao tuổi",
+  disability: "Người khuyết tật",
+  pregnant: "Phụ nữ mang thai",
+  child: "Trẻ em",
+  merit: "Người có công",
+  other: "Ưu tiên",
+};
+
+/** "Ưu tiên · Người cao tuổi" for a priority ticket (reason from its code or its text), "" for any other. */
+export function priorityText(ticket) {
+  if (!ticket?.priority) return "";
+  const reason = ticket.priority_text || PRIORITY_REASON_VI[ticket.priority_reason] || "";
+  return reason && reason !== "Ưu tiên" ? `Ưu tiên · ${reason}` : "Ưu tiên";
+}
+
+// TICKET_UPDATED's actions, as the consoles tell them.
+export const TICKET_ACTION_VI = {
+  finish: "Hoàn thành",
+  no_show: "Vắng mặt",
+  transfer: "Chuyển",
+  return: "Gọi lại vào hàng",
 };
 
 export const CLIENT_TYPE_VI = {

@@ -5,8 +5,16 @@
 // it). When the connection drops the console reconnects after 5 s, as the
 // seed asks, authenticates again with the token and registers again: the
 // hub's SNAPSHOT and QUEUE_UPDATEs then bring the page up to date.
+//
+// One officer per counter: when the hub answers REGISTER_CLIENT with
+// COUNTER_BUSY the page asks the officer, and registers again with
+// take_over only if they say so. A console whose counter was taken over is
+// closed by the hub with TAKEN_OVER_CODE: it stays closed (reconnecting by
+// itself would take the counter back, and the two would fight over it).
 
 export const RECONNECT_DELAY_MS = 5000;
+// hub/registration.py TAKEN_OVER_CODE: the counter was taken over by another officer's console.
+export const TAKEN_OVER_CODE = 4001;
 // The hub pings at the WebSocket level, but a browser cannot see those: an
 // application PING tells a dead link from a quiet one.
 const HEARTBEAT_EVERY_MS = 15000;
@@ -32,7 +40,9 @@ export class HubSession {
    * clientType: REGISTER_CLIENT's client_type ("officer" or "admin").
    * accepts(identity): null if this page is for that person, else why not (shown at login).
    * clientId(identity, tabId) / location(identity): what to register as.
-   * handlers: onSignedIn(identity), onSignedOut(reason), onStatus(status), onMessage(type, payload).
+   * handlers: onSignedIn(identity), onSignedOut(reason), onStatus(status), onMessage(type, payload),
+   *   and for officers onCounterBusy(hubMessage) (someone else works at the counter: ask, then takeOver()
+   *   or standDown()) and onTakenOver(reason) (closed for good until takeOver()).
    */
   constructor({ storageKey, clientType, accepts, clientId, location, handlers }) {
     Object.assign(this, { storageKey, clientType, accepts, clientIdFor: clientId, locationFor: location });
@@ -45,6 +55,11 @@ export class HubSession {
     this.heartbeatTimer = null;
     this.lastHeard = 0;
     this.pendingLogin = null;
+    // The next REGISTER_CLIENT carries take_over: true (the officer chose to take the counter).
+    this.takingOver = false;
+    // Refused (COUNTER_BUSY) or taken over: not registered, and not reconnecting by itself.
+    this.heldOff = false;
+    this.authenticated = false;
   }
 
   get saved() {
@@ -94,6 +109,27 @@ export class HubSession {
     this.handlers.onSignedOut(null);
   }
 
+  /** Take the counter from the officer working there: register again (reconnecting if need be) with take_over. */
+  takeOver() {
+    const saved = this.saved;
+    if (!saved || !this.signedIn) return;
+    this.takingOver = true;
+    this.heldOff = false;
+    if (this.ws && this.ws.readyState === WebSocket.OPEN && this.authenticated) {
+      this._register();
+    } else {
+      this._stop();
+      this._connect({ token: saved.token });
+    }
+  }
+
+  /** Leave the counter to the officer there: close the connection, stay signed in, do not reconnect. */
+  standDown() {
+    this.heldOff = true;
+    this.takingOver = false;
+    this._stop();
+  }
+
   /** The token, for the hub's HTTP API (Authorization: Bearer). */
   get token() {
     return this.saved?.token || null;
@@ -119,6 +155,8 @@ export class HubSession {
     sessionStorage.removeItem(this.storageKey);
     this.identity = null;
     this.signedIn = false;
+    this.heldOff = false;
+    this.takingOver = false;
   }
 
   _setStatus(status) {
@@ -130,6 +168,7 @@ export class HubSession {
   _connect(credentials) {
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
+    this.authenticated = false;
     this._setStatus("connecting");
     let ws;
     try {
@@ -158,7 +197,7 @@ export class HubSession {
       }
       if (message && typeof message.type === "string") this._receive(message.type, message.payload || {});
     };
-    ws.onclose = () => this._lost(ws);
+    ws.onclose = (event) => this._lost(ws, event);
     ws.onerror = () => {}; // onclose follows and handles it
   }
 
@@ -174,6 +213,7 @@ export class HubSession {
         client_type: this.clientType,
         client_id: this.clientIdFor(this.identity, saved?.tab || randomTabId()),
         location: this.locationFor(this.identity),
+        ...(this.takingOver ? { take_over: true } : {}),
       },
     });
   }
@@ -194,6 +234,7 @@ export class HubSession {
         this._save(payload.token, identity);
         this.identity = identity;
         this.signedIn = true;
+        this.authenticated = true;
         this._finishLogin(null);
         this.handlers.onSignedIn(identity);
         this._register();
@@ -207,10 +248,15 @@ export class HubSession {
         };
         if (saved) this._save(saved.token, identity);
         this.identity = identity;
+        this.authenticated = true;
         this._register();
         return;
       }
       case "CONNECTION_ACK":
+        // Taken once: a later reconnect (a network drop) registers plainly, and is refused if someone
+        // else has the counter by then, rather than taking it back unasked.
+        this.takingOver = false;
+        this.heldOff = false;
         this._setStatus("online");
         this._startHeartbeat();
         return;
@@ -225,6 +271,13 @@ export class HubSession {
           }
           // The token was refused (expired, or the hub's secret changed): log in again.
           this.expire();
+          return;
+        }
+        if (payload.error_code === "COUNTER_BUSY" && payload.message_type === "REGISTER_CLIENT"
+            && this.handlers.onCounterBusy) {
+          // Still connected and authenticated, not registered: takeOver() registers at once.
+          this.takingOver = false;
+          this.handlers.onCounterBusy(payload.message || "");
           return;
         }
         break;
@@ -255,20 +308,27 @@ export class HubSession {
     }, HEARTBEAT_EVERY_MS);
   }
 
-  _lost(ws) {
+  _lost(ws, event = null) {
     if (ws !== null && ws !== this.ws) return; // an old socket closing late
     if (this.ws) {
       this.ws.onopen = this.ws.onmessage = this.ws.onclose = null;
     }
     this.ws = null;
+    this.authenticated = false;
     clearInterval(this.heartbeatTimer);
     if (this.pendingLogin) {
       this._finishLogin(new Error(NO_HUB));
       this._setStatus("offline");
       return;
     }
-    if (!this.signedIn) {
+    if (!this.signedIn || this.heldOff) {
       this._setStatus("offline");
+      return;
+    }
+    if (event && event.code === TAKEN_OVER_CODE) {
+      this.heldOff = true;
+      this._setStatus("offline");
+      this.handlers.onTakenOver?.(event.reason || "");
       return;
     }
     this._setStatus("reconnecting");

@@ -1,19 +1,24 @@
 // The citizen's ticket status page: /t/<code>. Public and read-only; it polls
-// /api/t/<code> every few seconds (no token, nothing about other tickets).
+// /api/t/<code> every few seconds (no token, nothing about other tickets) and
+// shows where the ticket stands: waiting (priority, transferred), called,
+// absent when called (no-show), done.
 
-import { byId, setText, show } from "./dom.js";
-import { clockTime, minutesText } from "./format.js";
+import { byId, h, setText, show } from "./dom.js";
+import { clockTime, minutesText, priorityText } from "./format.js";
 
 const POLL_MS = 4000;
 // After a failed poll, wait a little longer: a weak phone link should not be hammered.
 const RETRY_MS = 6000;
-const FINAL_STATES = new Set(["done", "expired"]);
+// A no-show is not final: the counter may put the ticket back in the line.
+const FINAL_STATES = new Set(["done", "expired", "cancelled"]);
 
 const el = {
   siteName: byId("site-name"),
   card: byId("ticket"),
   gone: byId("ticket-gone"),
   number: byId("ticket-number"),
+  tags: byId("ticket-tags"),
+  transfer: byId("ticket-transfer"),
   counter: byId("ticket-counter"),
   procedure: byId("ticket-procedure"),
   status: byId("ticket-status"),
@@ -32,16 +37,31 @@ const code = decodeURIComponent(window.location.pathname.replace(/^\/t\//, ""));
 let timer = null;
 let last = null;
 
+/** "quầy 2, 5" from the hub's "Quầy 2, 5" (the counters serving the ticket's queue). */
+function counterWords(counters) {
+  return (counters || "").replace(/^Quầy/, "quầy");
+}
+
 function render(ticket) {
   last = ticket;
   show(el.gone, false);
   show(el.card, true);
   setText(el.siteName, ticket.site_name);
-  setText(el.number, ticket.ticket_number);
-  setText(el.counter, `Quầy ${ticket.counter_id} · ${ticket.counter_name}`);
+  setText(el.number, ticket.ticket_label || ticket.ticket_number);
+  const counterNumber = ticket.counter_number ?? ticket.counter_id;
+  // Called, absent or served: the counter that called it; waiting: every counter serving its queue.
+  const atCounter = ticket.counter_id !== null && ticket.counter_id !== undefined && ticket.status !== "waiting";
+  setText(el.counter, atCounter ? `Quầy ${counterNumber} · ${ticket.counter_name}`
+    : [ticket.counters, ticket.queue_name].filter(Boolean).join(" · "));
   setText(el.procedure, ticket.procedure_name);
+  const priority = priorityText(ticket);
+  el.tags.replaceChildren(...(priority ? [h("span", { class: "tag tag-priority", text: priority })] : []));
   const tz = ticket.timezone;
   const waiting = ticket.status === "waiting";
+  const moved = waiting && ticket.transferred;
+  setText(el.transfer, moved ? `Đã chuyển sang ${counterWords(ticket.counters) || "quầy khác"}`
+    + `${ticket.queue_name ? ` (${ticket.queue_name})` : ""}. Số của bạn giữ nguyên.` : "");
+  show(el.transfer, moved);
   let title;
   let text;
   let english;
@@ -57,14 +77,24 @@ function render(ticket) {
       }
       break;
     case "called":
-      title = `Mời bạn đến quầy ${ticket.counter_id}`;
+      title = `Mời bạn đến quầy ${counterNumber}`;
       text = `Đang được phục vụ — mời đến quầy ${ticket.counter_name}.`;
-      english = `Please go to counter ${ticket.counter_id}.`;
+      english = `Please go to counter ${counterNumber}.`;
       break;
     case "done":
       title = "Đã xong";
       text = "Bạn đã được phục vụ. Cảm ơn quý khách!";
       english = "Served. Thank you!";
+      break;
+    case "no_show":
+      title = ticket.status_text || "Vắng mặt";
+      text = `Quý khách đã vắng mặt khi được gọi: xin liên hệ quầy ${counterNumber} để được gọi lại.`;
+      english = `You were called but were not there: please see counter ${counterNumber}.`;
+      break;
+    case "cancelled":
+      title = "Vé đã bị hủy";
+      text = "Xin liên hệ bàn hướng dẫn nếu quý khách cần được phục vụ.";
+      english = "This ticket was cancelled.";
       break;
     default:
       title = "Vé đã hết hạn";

@@ -39,12 +39,15 @@ async def test_officer_logs_in_calls_next_and_the_tv_announces_it(hall, browser)
     await issue(kiosk, 1, "t1")
     await issue(kiosk, 1, "t2")
     await page.wait_text("#waiting-count", "2")
-    await page.wait_text("#next-numbers", "1\n2")
+    await page.wait_text("#waiting-list", "1")
+    numbers = await page.js("return [...document.querySelectorAll('#waiting-list .waiting-number')]"
+                            ".map(e => e.textContent)")
+    assert numbers == ["1", "2"]
 
     await page.click("#call-next")
     announced = await tv.expect("TICKET_ANNOUNCEMENT")
     assert (announced["ticket_number"], announced["counter_id"]) == (1, 1)
-    assert announced["announcement_text"] == "Mời khách hàng số 1 đến quầy Văn phòng đăng ký đất đai"
+    assert announced["announcement_text"] == "Mời khách hàng số 1 đến quầy số 1"
     await page.wait_text("#current-number", "1")
     await page.wait_text("#waiting-count", "1")
     await page.wait_text("#notice", "Đã gọi số 1")
@@ -61,16 +64,19 @@ async def test_officer_logs_in_calls_next_and_the_tv_announces_it(hall, browser)
     await page.wait_text("#notice", "Đã gọi lại số 2")
     assert hall.hub.queue.counters[1].current.call_count == 2
 
-    # Nobody left: a clear message, and nothing is announced.
-    await page.keys(Keys.SPACE)
-    await page.wait_text("#notice", "Không còn ai đang chờ")
-    await tv.expect_nothing("TICKET_ANNOUNCEMENT")
-
-    # The token stays for the tab: a reload comes back signed in and current.
+    # The token stays for the tab: a reload comes back signed in and current (the same console: no take-over).
     await page.reload()
     await page.wait_text("#connection-status", "Đã kết nối")
     await page.wait_text("#current-number", "2")
     assert not await page.visible("#login")
+    assert not await page.visible("#held")
+
+    # Nobody left: the citizen being served is done all the same, a clear message, and nothing is announced.
+    await page.keys(Keys.SPACE)
+    await page.wait_text("#notice", "Đã hoàn thành số 2. Không còn ai đang chờ")
+    await page.wait_text("#current-number", "—")
+    await tv.expect_nothing("TICKET_ANNOUNCEMENT")
+    assert hall.hub.queue.counters[1].current is None
 
     # Logout drops the token: a reload asks for the password again.
     await page.click("#logout")
@@ -241,7 +247,8 @@ async def test_status_page_follows_a_ticket_from_waiting_to_called(hall, browser
 
     page = await browser.open(hall, f"/t/{mine['ticket_code']}")
     await page.wait_text("#ticket-number", str(mine["ticket_number"]))
-    assert "Quầy 1 · Văn phòng đăng ký đất đai" in await page.text("#ticket-counter")
+    # Waiting: the counters serving the ticket's queue, and the queue.
+    assert await page.text("#ticket-counter") == "Quầy 1 · Đất đai"
     await page.wait_text("#ticket-status", "Đang chờ")
     assert "Còn 1 người trước bạn" in await page.text("#ticket-status")
     assert await page.text("#ticket-ahead") == "1"
@@ -256,6 +263,7 @@ async def test_status_page_follows_a_ticket_from_waiting_to_called(hall, browser
     await officer.expect("CALL_TICKET")
     await page.wait_text("#ticket-status", "Mời bạn đến quầy 1")
     assert "Đang được phục vụ" in await page.text("#ticket-status")
+    assert await page.text("#ticket-counter") == "Quầy 1 · Văn phòng đăng ký đất đai"
     assert not await page.visible("#ticket-figures")
 
     await issue(kiosk, 1, "after")

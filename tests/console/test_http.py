@@ -130,13 +130,17 @@ async def test_ticket_status_json_follows_a_ticket_and_tells_nothing_else(hall):
 
     status = (await http_get(port, f"/api/t/{code}")).json()
     assert status["ticket_number"] == mine["ticket_number"]
-    assert (status["status"], status["people_ahead"], status["counter_id"]) == ("waiting", 1, 1)
+    # Waiting, it is at no counter yet: the counters serving its queue say where it will be called.
+    assert (status["status"], status["people_ahead"], status["counter_id"]) == ("waiting", 1, None)
+    assert (status["queue_name"], status["counters"], status["status_text"]) == ("Đất đai", "Quầy 1", "Đang chờ")
     assert status["counter_name"] == "Văn phòng đăng ký đất đai"
     assert status["estimated_wait_time"] == 5  # one person ahead at the default 5 minutes
-    # Only this ticket: no code, ids, who called, which kiosk, nor other tickets.
+    # Only this ticket: no code, ticket id, who called, which kiosk, nor other tickets.
     assert set(status) == {
-        "ticket_number", "counter_id", "counter_name", "procedure_name", "status", "people_ahead",
-        "estimated_wait_time", "counter_status", "created_at", "called_at", "site_name", "timezone", "server_time",
+        "ticket_number", "ticket_label", "queue_id", "queue_name", "counter_id", "counter_number", "counter_name",
+        "counters", "procedure_name", "status", "status_text", "priority", "priority_text", "transferred",
+        "people_ahead", "estimated_wait_time", "counter_status", "created_at", "called_at", "closed_at",
+        "site_name", "timezone", "server_time",
     }
     assert code not in json.dumps(status)
 
@@ -193,7 +197,8 @@ async def test_ticket_list_needs_an_admin_or_leader_token_in_the_authorization_h
     listing = (await http_get(port, "/api/tickets", {"Authorization": f"Bearer {hall.token('admin')}"})).json()
     assert [t["ticket_number"] for t in listing["tickets"]] == [ticket["ticket_number"]]
     row = listing["tickets"][0]
-    assert (row["counter_id"], row["status"], row["counter_name"]) == (2, "waiting", "Tư pháp - Hộ tịch")
+    assert (row["queue_id"], row["queue_name"], row["status"]) == (2, "Tư pháp - Hộ tịch", "waiting")
+    assert row["counter_id"] is None  # no counter has called it yet
     # The citizen's code is the key to the status page: never in the admin's list.
     assert ticket["ticket_code"] not in json.dumps(listing)
 
@@ -213,10 +218,82 @@ async def test_csv_export_opens_in_excel_with_vietnamese_intact(hall):
     assert answer.headers["Content-Disposition"].startswith('attachment; filename="ve-')
     assert answer.body.startswith(b"\xef\xbb\xbf"), "Excel needs the BOM to read UTF-8"
     rows = list(csv.reader(io.StringIO(answer.body[3:].decode("utf-8"))))
-    assert rows[0][:6] == ["Ngày", "Số vé", "Quầy", "Tên quầy", "Thủ tục", "Trạng thái"]
-    assert [r[1] for r in rows[1:]] == ["1", "2"]
-    assert rows[1][3] == "Văn phòng đăng ký đất đai"
-    assert rows[1][4] == "Đăng ký đất đai, tài sản gắn liền với đất"
-    assert (rows[1][5], rows[2][5]) == ("Đang được phục vụ", "Đang chờ")
+    header = rows[0]
+    assert header[:8] == ["Ngày", "Số vé", "Hàng chờ", "Quầy", "Tên quầy", "Thủ tục", "Ưu tiên", "Trạng thái"]
+    column = {name: i for i, name in enumerate(header)}
+    assert [r[column["Số vé"]] for r in rows[1:]] == ["1", "2"]
+    assert rows[1][column["Hàng chờ"]] == "Đất đai"
+    assert rows[1][column["Tên quầy"]] == "Văn phòng đăng ký đất đai"
+    assert rows[1][column["Thủ tục"]] == "Đăng ký đất đai, tài sản gắn liền với đất"
+    assert (rows[1][column["Trạng thái"]], rows[2][column["Trạng thái"]]) == ("Đang được phục vụ", "Đang chờ")
     # A username that looks like a formula stays text in Excel.
-    assert rows[1][10] == "'=HYPERLINK(\"http://x\")"
+    assert rows[1][column["Cán bộ gọi"]] == "'=HYPERLINK(\"http://x\")"
+
+
+# --- one counter's line for its officer ------------------------------------------------------
+
+
+async def test_an_officer_lists_their_own_counters_line_and_no_shows_and_nothing_else(hall):
+    port = hall.hub.port
+    kiosk = await hall.client("kiosk")
+    officer = await hall.client("officer", counter_id=1)
+    await issue_ticket(kiosk, 1, "a")
+    await issue_ticket(kiosk, 1, "b")
+    await kiosk.send("TICKET_CREATED", {"queue_id": 1, "priority": True, "priority_reason": "elderly",
+                                        "request_id": "old"})
+    elderly = await kiosk.expect("TICKET_CREATED", where=lambda p: p.get("request_id") == "old")
+    elsewhere = await issue_ticket(kiosk, 2, "c")
+    path = "/api/counter-tickets"
+
+    async def listing(token: str, query: str = "") -> HttpAnswer:
+        return await http_get(port, path + query, {"Authorization": f"Bearer {token}"})
+
+    # No token, a bad one, or a device's: refused.
+    assert (await http_get(port, path)).status == 401
+    assert (await listing("not-a-token")).status == 401
+    for device in ("kiosk", "tv"):
+        assert (await listing(hall.token(device))).status == 403
+    # An officer asking for another counter's line is refused, not quietly given its own.
+    mine = hall.token("officer", counter_id=1)
+    assert (await listing(mine, "?counter_id=2")).status == 403
+
+    answer = await listing(mine)
+    assert answer.status == 200 and answer.headers["Cache-Control"] == "no-store"
+    body = answer.json()
+    # In the order the counter calls them: the elderly citizen first, then by place in line.
+    assert [(t["ticket_number"], t["priority"]) for t in body["waiting"]] == [(3, True), (1, False), (2, False)]
+    assert (body["waiting"][0]["priority_reason"], body["waiting"][0]["priority_text"]) == ("elderly",
+                                                                                            "Người cao tuổi")
+    assert body["waiting"][0]["queue_name"] == "Đất đai" and body["waiting_total"] == 3
+    assert (body["current"], body["no_shows"]) == (None, [])
+    assert body["server_time"].endswith("Z")  # "waited N minutes" is counted on the hub's clock
+    # The citizens' codes are the keys to their status pages: never listed.
+    assert elderly["ticket_code"] not in answer.text and elsewhere["ticket_code"] not in answer.text
+
+    await officer.send("CALL_TICKET", {"counter_id": 1})
+    assert (await officer.expect("CALL_TICKET"))["ticket_number"] == 3
+    body = (await listing(mine)).json()
+    assert body["current"]["ticket_number"] == 3 and body["current"]["priority_text"] == "Người cao tuổi"
+    await officer.send("TICKET_ACTION", {"counter_id": 1, "action": "no_show"})
+    await officer.expect("TICKET_UPDATED")
+    body = (await listing(mine)).json()
+    assert body["current"] is None
+    assert [(t["ticket_number"], t["status"]) for t in body["no_shows"]] == [(3, "no_show")]
+    assert [t["ticket_number"] for t in body["waiting"]] == [1, 2]
+    # Counter 2 serves another queue: none of counter 1's no-shows, only its own line.
+    other = (await listing(hall.token("officer", counter_id=2))).json()
+    assert ([t["ticket_number"] for t in other["waiting"]], other["no_shows"]) == ([2001], [])
+
+    # Returned to the line, the late citizen waits first again and is no longer a no-show.
+    await officer.send("TICKET_ACTION", {"counter_id": 1, "action": "return", "ticket_number": 3, "queue_id": 1})
+    await officer.expect("TICKET_UPDATED")
+    body = (await listing(mine)).json()
+    assert body["no_shows"] == [] and [t["ticket_number"] for t in body["waiting"]] == [3, 1, 2]
+
+    # Admins and leaders name the counter; a counter that does not exist is not found.
+    admin = hall.token("admin")
+    assert [t["ticket_number"] for t in (await listing(admin, "?counter_id=1")).json()["waiting"]] == [3, 1, 2]
+    assert (await listing(hall.token("leader"), "?counter_id=5")).json()["waiting"][0]["ticket_number"] == 2001
+    assert (await listing(admin)).status == 400
+    assert (await listing(admin, "?counter_id=99")).status == 404
+    assert (await listing(admin, "?counter_id=1e9")).status == 400

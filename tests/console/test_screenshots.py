@@ -19,8 +19,10 @@ from datetime import UTC, datetime, timedelta
 from selenium.webdriver.common.keys import Keys
 from support.browser import (
     DESKTOP,
+    OFFICER_PASSWORD,
     PHONE,
     ROOT,
+    add_person,
     admin_page,
     hall_with,
     issue,
@@ -36,7 +38,8 @@ DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
 async def test_screenshots_of_every_page_in_a_busy_hall(tmp_path, browser):
     # The hub's clock is moved by hand so the morning's waits and service times look like a real one.
     clock = ManualClock(datetime.now(UTC) - timedelta(minutes=95))
-    hall = await hall_with(tmp_path, clock=clock, alerts=AlertThresholds(high_queue=5))
+    hall = await hall_with(tmp_path, clock=clock, alerts=AlertThresholds(high_queue=5),
+                           counter_display_shows_officer=True)
     try:
         kiosks = [await hall.client("kiosk", client_id=f"kiosk-0{i}", location="Sảnh chính") for i in (1, 2)]
         await hall.client("tv", client_id="tv-sanh-1", location="Sảnh chính")
@@ -49,9 +52,13 @@ async def test_screenshots_of_every_page_in_a_busy_hall(tmp_path, browser):
                     ticket = await issue(kiosks[round_number % 2], counter_id, f"c{counter_id}-{round_number}")
                     tickets.setdefault(counter_id, []).append(ticket)
             clock.advance(minutes=3)
-        for counter_id, calls in ((2, 2), (3, 1)):
-            other = await hall.client("officer", counter_id=counter_id, client_id=f"officer-c{counter_id}-ws",
-                                      location=f"counter-{counter_id}")
+        # The admin's page is open all morning: it sees every ticket event.
+        admin = await admin_page(browser, hall)
+        others = {}
+        for counter_id, calls, name in ((2, 2, "Phạm Văn Đức"), (3, 1, "Lê Thị Mai")):
+            other = others[counter_id] = await hall.client(
+                "officer", counter_id=counter_id, client_id=f"officer-c{counter_id}-ws",
+                location=f"counter-{counter_id}", username=f"canbo{counter_id}", full_name=name)
             for _ in range(calls):
                 await other.send("CALL_TICKET", {"counter_id": counter_id})
                 await other.expect("CALL_TICKET")
@@ -59,20 +66,45 @@ async def test_screenshots_of_every_page_in_a_busy_hall(tmp_path, browser):
         clock.advance(minutes=20)
 
         shots = []
-        # The officer at counter 1, having served one citizen and called the next.
+        # The officer at counter 1: two citizens called did not come, the third is being served; an elderly
+        # citizen and the one sent from counter 2 wait first.
         officer = await officer_page(browser, hall)
-        await officer.click("#call-next")
-        await officer.wait_text("#current-number", "1")
-        clock.advance(minutes=7)
+        for number in (1, 2):
+            await officer.keys(Keys.SPACE)
+            await officer.wait_text("#current-number", str(number))
+            clock.advance(minutes=2)
+            await officer.keys("n")
+            await officer.wait_text("#no-show-list", f"{number}\n")
         await officer.keys(Keys.SPACE)
-        await officer.wait_text("#current-number", "2")
-        await officer.wait_text("#waiting-count", "5")
+        await officer.wait_text("#current-number", "3")
+        # Counter 2's citizen has come for a land matter: sent to the Đất đai line, keeping their number.
+        await others[2].send("TICKET_ACTION", {"counter_id": 2, "action": "transfer", "to_queue_id": 1,
+                                               "note": "Hồ sơ đất đai"})
+        await others[2].expect("TICKET_UPDATED")
+        # (A kiosk connected now: the morning's kiosk tokens, an hour long, have run out on the hub's clock.)
+        late_kiosk = await hall.client("kiosk", client_id="kiosk-03", location="Sảnh chính")
+        await issue(late_kiosk, None, "elderly", queue_id=1, priority=True, priority_reason="elderly")
+        clock.advance(minutes=4)
+        await officer.wait_text("#waiting-count", "6")
+        await officer.wait_text("#waiting-list", "Ưu tiên · Người cao tuổi")
+        await officer.wait_text("#waiting-list", "Được chuyển đến")
         await officer.js("document.activeElement.blur()")
         for name, size in (("officer-desktop", DESKTOP), ("officer-phone", PHONE)):
             shots.append(await officer.screenshot(name, size))
+        # Transfer (T): where to, from the keyboard.
+        await officer.keys("t")
+        await officer.wait_visible("#transfer-dialog")
+        shots.append(await officer.screenshot("officer-transfer-desktop", DESKTOP, full_page=False))
+        await officer.keys(Keys.ESCAPE)
+
+        # Another officer logging in at counter 1 is asked first.
+        await add_person(hall, "canbo1b", OFFICER_PASSWORD, "officer", 1, "Trần Văn Hùng")
+        second = await browser.open(hall, "/officer")
+        await second.login("canbo1b", OFFICER_PASSWORD)
+        await second.wait_text("#busy-text", "Quầy 1 đang có cán bộ Nguyễn Thị Lan làm việc. Nhận quầy?")
+        shots.append(await second.screenshot("officer-busy-desktop", DESKTOP, full_page=False))
 
         # The admin: counter 4 paused for lunch, an announcement on the TVs, the alert about counter 1.
-        admin = await admin_page(browser, hall)
         await admin.click("[data-counter-id='4'] .counter-pause")
         await admin.click("#pause-dialog [data-reason='Nghỉ trưa']")
         await admin.click("#pause-confirm")
@@ -83,8 +115,12 @@ async def test_screenshots_of_every_page_in_a_busy_hall(tmp_path, browser):
         await admin.click("#announce-send")
         await admin.wait_text("#announcements", "nghỉ trưa")
         await admin.wait_text("#alerts", "vượt ngưỡng 5")
-        await admin.wait_text("#ticket-count", "16")
-        await admin.wait_text("#stat-total", "16")
+        await admin.wait_text("#ticket-count", "17")
+        await admin.wait_text("#stat-total", "17")
+        await admin.wait_text("#ticket-events", "Số 2002 chuyển từ quầy 2 sang hàng Đất đai")
+        await admin.wait_text("#ticket-event-count", "4")
+        await admin.wait_text("#queues [data-queue-id='1'] .queue-priority", "1")
+        await admin.wait_text("[data-counter-id='1'] .officer-presence", "Có cán bộ: Nguyễn Thị Lan")
         await admin.js("window.scrollTo(0, 0); document.activeElement.blur()")
         for name, size in (("admin-desktop", DESKTOP), ("admin-phone", PHONE)):
             shots.append(await admin.screenshot(name, size))
@@ -96,20 +132,32 @@ async def test_screenshots_of_every_page_in_a_busy_hall(tmp_path, browser):
         for name, size in (("login-desktop", DESKTOP), ("login-phone", PHONE)):
             shots.append(await login.screenshot(name, size, full_page=False))
 
-        # A citizen's phone: waiting with people ahead, then called; and a code that is not (or no longer) valid.
+        # A citizen's phone: waiting with people ahead, priority, transferred, called, absent when called;
+        # and a code that is not (or no longer) valid.
         citizen = await browser.open(hall, f"/t/{tickets[1][5]['ticket_code']}")
-        await citizen.wait_text("#ticket-status", "Còn 3 người trước bạn")
+        await citizen.wait_text("#ticket-status", "Còn 4 người trước bạn")
         for name, size in (("ticket-waiting-phone", PHONE), ("ticket-waiting-desktop", DESKTOP)):
             shots.append(await citizen.screenshot(name, size, full_page=False))
-        await citizen.goto(f"/t/{tickets[2][1]['ticket_code']}")
-        await citizen.wait_text("#ticket-status", "Mời bạn đến quầy 2")
-        shots.append(await citizen.screenshot("ticket-called-phone", PHONE, full_page=False))
+        elderly = next(t for t in hall.hub.queue.tickets.values() if t.priority)
+        for name, code, expected in (
+                ("ticket-priority-phone", elderly.code, "Ưu tiên · Người cao tuổi"),
+                ("ticket-transferred-phone", tickets[2][1]["ticket_code"], "Đã chuyển sang quầy 1 (Đất đai)"),
+                ("ticket-called-phone", tickets[3][0]["ticket_code"], "Mời bạn đến quầy 3"),
+                ("ticket-no-show-phone", tickets[1][0]["ticket_code"], "Quý khách đã vắng mặt khi được gọi")):
+            await citizen.goto(f"/t/{code}")
+            await citizen.wait_text("#ticket", expected)
+            shots.append(await citizen.screenshot(name, PHONE, full_page=False))
         await citizen.goto("/t/KhongCoVeNay123")
         await citizen.wait_text("body", "Không tìm thấy vé")
         shots.append(await citizen.screenshot("ticket-missing-phone", PHONE, full_page=False))
 
-        for page in (officer, admin, login):
-            assert await page.console_problems() == []
+        # The second officer takes counter 1 over: the first console says why it closed.
+        await second.click("#busy-confirm")
+        await officer.wait_text("#held-title", "Quầy đã được cán bộ khác nhận")
+        shots.append(await officer.screenshot("officer-taken-over-phone", PHONE, full_page=False))
+
+        for page in (officer, admin, login, second):
+            assert await page.console_problems(allow=("WebSocket",)) == []
         assert all(shot.stat().st_size > 10_000 for shot in shots)
         if os.environ.get("QMS_UPDATE_SCREENSHOTS") == "1":
             DOCS_SCREENSHOTS.mkdir(parents=True, exist_ok=True)

@@ -43,10 +43,11 @@ FIRSTRUN = ["systemd.run=/boot/firmware/firstrun.sh", "systemd.run_success_actio
             "systemd.unit=kernel-command-line.target"]
 SSH_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBQmAl3f6kX1rQ0XhMWpqH8+O2J8Nv5bN8oKuZJ5tq2r tech@laptop"
 TRICKY_PSK = """pa$$"w'o`rd\\ 1"""
-FLEET = f"""hostname,role,hub,client_id,location,wifi_ssid,wifi_psk,printer
+FLEET = f"""hostname,role,hub,client_id,location,wifi_ssid,wifi_psk,printer,counter_id
 hub-01,hub,192.168.1.10,,,,,
 kiosk-001,kiosk,hub-01.local,,"Sảnh A, tầng 1",HALL WiFi,"{TRICKY_PSK.replace('"', '""')}",usb:0x04b8:0x0202
 tv-001,tv,hub-01.local,tv-main,Sảnh A,,,
+counter-02,counter,hub-01.local,,Quầy 2,,,,2
 """
 
 
@@ -143,6 +144,16 @@ def test_a_fleet(workshop):
     identity = authority.verify(fat_read(kiosk, "/qms/device.token").decode().strip())
     assert (identity.role, identity.client_id) == ("kiosk", "kiosk-001")
 
+    counter = out / "counter-02.img"
+    node = parse_node_config(fat_read(counter, "/qms/node.toml").decode())
+    assert (node.role, node.client_id, node.location) == ("counter", "counter-02", "Quầy 2")
+    # Its token names its counter: the display serves that one, and the hub lets it rate that one's tickets.
+    identity = authority.verify(fat_read(counter, "/qms/device.token").decode().strip())
+    assert (identity.role, identity.client_id, identity.counter_id) == ("counter", "counter-02", 2)
+    assert device_env(counter)["QMS_ROLE"] == "counter"
+    assert "/qms/systemd/qms-counter.service" in fat_listing(counter)
+    assert "counter-02 (counter)" in done.stdout and "client id counter-02, counter 2" in done.stdout
+
     tv = out / "tv-001.img"
     node = parse_node_config(fat_read(tv, "/qms/node.toml").decode())
     assert (node.role, node.client_id) == ("tv", "tv-main")
@@ -159,7 +170,7 @@ def test_a_fleet(workshop):
     names = flash_module().certificate_names(site / "tls/hub.crt")
     assert {"DNS:hub-01", "DNS:hub-01.local", "IP:192.168.1.10"} <= names
     # Secrets only where they are needed.
-    for image in (kiosk, tv):
+    for image in (kiosk, tv, counter):
         files = fat_listing(image)
         assert "/qms/tls/hub.key" not in files and "/qms/token-secret" not in files
 
@@ -200,7 +211,10 @@ def test_a_hub_address_missing_from_the_certificate_is_refused(workshop):
 
 @pytest.mark.parametrize("row, message", [
     ("Kiosk_1,kiosk,hub.local,,,,,", "hostname must be lowercase"),
-    ("kiosk-002,printer,hub.local,,,,,", "role must be hub, kiosk or tv"),
+    ("kiosk-002,printer,hub.local,,,,,", "role must be hub, kiosk, tv or counter"),
+    ("counter-09,counter,hub.local,,,,,", "a counter display needs its counter's id (column counter_id"),
+    ("counter-09,counter,hub.local,,,,,,first", "a counter display needs its counter's id"),
+    ("kiosk-002,kiosk,hub.local,,,,,,3", "counter_id is for counter displays only"),
     ("kiosk-002,kiosk,,,,,,", "the hub's address is missing"),
     ("kiosk-002,kiosk,hub.local,,,HALL,short,", "a WPA password has 8 to 63 characters"),
     ("kiosk-001,kiosk,hub.local,,,,,", "hostname kiosk-001 appears twice"),

@@ -175,6 +175,39 @@ def test_tv_without_a_voice_names_where_to_get_one(tmp_path, inputs):
 
 
 @slow
+def test_counter_display(tmp_path, inputs):
+    root = make_staging_root(tmp_path / "root")
+    out = install(root, "--role", "counter", "--wheelhouse", inputs["wheelhouse"], "--hub-url",
+                  "wss://hub.local:3001/ws", "--client-id", "counter-02", "--location", "Quầy 2",
+                  "--token-file", inputs["token"], "--ca-file", inputs["ca"], "--ntp-server", "hub.local")
+    node = parse_node_config((root / "etc/qms/node.toml").read_text(), "node.toml")
+    assert (node.role, node.client_id, node.location) == ("counter", "counter-02", "Quầy 2")
+    assert node.counter.state_dir == "/var/lib/qms-counter"
+    node_gid = ids(root, "group")["qms-node"]
+    assert mode_owner(root / "etc/qms/node.toml") == (0o640, 0, node_gid)
+    assert mode_owner(root / "etc/qms/device.token") == (0o640, 0, node_gid)
+    assert (root / "etc/qms/role").read_text() == "counter\n"
+    assert (root / "etc/systemd/system/qms-counter.service").read_text() == \
+        (SYSTEMD / "qms-counter.service").read_text()
+    assert sorted(p.name for p in (root / WANTS).iterdir()) == ["qms-counter.service"]
+    assert os.readlink(root / "etc/systemd/system/getty@tty1.service") == "/dev/null"
+    release = os.readlink(root / "opt/qms/venv")
+    # The venv carries the counter extra, and its command.
+    assert (root / "opt/qms" / release / ".qms-release").read_text() == f"{release.split('/')[1]} counter\n"
+    assert run_ok([root / "opt/qms/venv/bin/qms-counter", "--check"]).stdout.startswith("stand-in")
+    # No printer rule, no voice; the screen's libraries and GPIO.
+    assert not (root / "etc/udev/rules.d/70-qms-printer.rules").exists()
+    packages = (root / "var/lib/qms-install/debian-packages").read_text().split()
+    assert {"libsdl2-2.0-0", "fonts-dejavu-core", "python3-lgpio"} <= set(packages)
+    assert "espeak-ng" not in packages and "chrony" not in packages
+    assert "Done:" in out
+    # A kiosk made a counter display: the kiosk's unit goes.
+    install(root, *kiosk_args(inputs))
+    install(root, "--role", "counter", "--hub-url", "wss://hub.local:3001/ws", "--client-id", "counter-02")
+    assert sorted(p.name for p in (root / WANTS).iterdir()) == ["qms-counter.service"]
+
+
+@slow
 def test_hub(tmp_path, inputs):
     root = make_staging_root(tmp_path / "root")
     install(root, "--role", "hub", "--wheelhouse", inputs["wheelhouse"], "--tls-cert", inputs["cert"],
@@ -203,7 +236,7 @@ def test_hub(tmp_path, inputs):
 
 
 @slow
-@pytest.mark.parametrize("role", ["kiosk", "tv", "hub"])
+@pytest.mark.parametrize("role", ["kiosk", "tv", "hub", "counter"])
 def test_a_second_run_changes_nothing(tmp_path, inputs, role):
     root = make_staging_root(tmp_path / "root")
     if role == "hub":
@@ -213,6 +246,9 @@ def test_a_second_run_changes_nothing(tmp_path, inputs, role):
         args = ["--role", "tv", "--wheelhouse", inputs["wheelhouse"], "--hub-url", "wss://hub.local:3001/ws",
                 "--client-id", "tv-001", "--token-file", inputs["token"], "--voice", inputs["voice"],
                 "--ca-file", inputs["ca"], "--ntp-server", "hub.local"]
+    elif role == "counter":
+        args = ["--role", "counter", "--wheelhouse", inputs["wheelhouse"], "--hub-url", "wss://hub.local:3001/ws",
+                "--client-id", "counter-02", "--token-file", inputs["token"], "--ca-file", inputs["ca"]]
     else:
         args = kiosk_args(inputs)
     first = install(root, *args)
@@ -258,7 +294,7 @@ def test_the_installed_units_verify_in_the_staging_root(tmp_path, inputs):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--role", "printer"], "--role must be hub, kiosk or tv"),
+    (["--role", "printer"], "--role must be hub, kiosk, tv or counter"),
     ([], "--role is required"),
     (["--role", "kiosk", "--hub-url", "wss://hub.local:3001/ws"], "no program installed yet"),
     (["--role", "kiosk", "--token-file", "/nonexistent/token"], "no such file: /nonexistent/token"),

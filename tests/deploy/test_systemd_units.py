@@ -35,7 +35,7 @@ from support.deploy import (
     run_ok,
 )
 
-SERVICES = ["qms-hub.service", "qms-kiosk.service", "qms-tv.service"]
+SERVICES = ["qms-hub.service", "qms-kiosk.service", "qms-tv.service", "qms-counter.service"]
 UNITS = SERVICES + ["qms-firstboot.service"]
 SYSTEM_UNIT_DIRS = [Path("/usr/lib/systemd/system"), Path("/lib/systemd/system")]
 NODE_GROUPS = {"video", "render", "input", "audio", "gpio", "lp", "dialout"}
@@ -116,8 +116,14 @@ def test_services_restart_and_report_readiness(name):
     assert service["Type"] == ["notify"] and service["NotifyAccess"] == ["main"]
     assert int(service["WatchdogSec"][0]) > 0
     assert service["Restart"] == ["always"] and int(service["RestartSec"][0]) <= 5
-    # Never give up: a hall runs unattended.
-    assert unit(name)["Unit"]["StartLimitIntervalSec"] == ["0"]
+    if name == "qms-hub.service":
+        # A hub that cannot start (its database refused) stops after a few tries, its reason left in the
+        # journal (test_hub_stops_retrying_a_start_that_cannot_succeed); a crash now and then is restarted.
+        assert int(unit(name)["Unit"]["StartLimitBurst"][0]) <= 10
+        assert int(unit(name)["Unit"]["StartLimitIntervalSec"][0]) >= 5 * int(service["RestartSec"][0])
+    else:
+        # Never give up: a kiosk or TV runs unattended, and has nothing a retry could make worse.
+        assert unit(name)["Unit"]["StartLimitIntervalSec"] == ["0"]
     assert service["StandardOutput"] == ["journal"] and service["StandardError"] == ["journal"]
     assert unit(name)["Install"]["WantedBy"] == ["multi-user.target"]
 
@@ -140,10 +146,13 @@ def test_services_are_sandboxed(name):
 def test_hub_unit():
     text = (SYSTEMD / "qms-hub.service").read_text()
     service = parse_unit(text)["Service"]
-    assert service["User"] == ["qms"] and service["StateDirectory"] == ["qms"]
+    # /var/lib/qms, and /var/lib/qms-backups for the daily backups (test_hub_data_safety.py).
+    assert service["User"] == ["qms"] and service["StateDirectory"][0].split()[0] == "qms"
     assert service["ExecStart"][0].startswith(
         "/opt/qms/venv/bin/qms-hub --data-dir /var/lib/qms serve --config /etc/qms/site.toml")
     assert service["MemoryDenyWriteExecute"] == ["yes"]
+    # Descriptors for every connection the site's caps allow, far past the default 1,024 (docs/security.md).
+    assert int(service["LimitNOFILE"][0]) >= 16384
     assert service["PrivateDevices"] == ["yes"]
 
 
@@ -159,6 +168,23 @@ def test_node_units_draw_on_the_console(name):
     # Each of these would cut the node off /dev/dri, /dev/input, /dev/snd or the printer.
     for key in ("PrivateDevices", "DevicePolicy", "DeviceAllow", "ProtectClock", "PrivateUsers"):
         assert key not in service, f"{name}: {key}"
+
+
+def test_the_counter_display_draws_on_the_console_and_keeps_its_ratings_where_the_node_looks():
+    from appliance.node_config import CounterConfig
+
+    parsed = unit("qms-counter.service")
+    service = parsed["Service"]
+    assert service["User"] == ["qms-node"]
+    # The screen, the touchscreen and the buttons; no printer, no sound: the least the display needs.
+    assert set(service["SupplementaryGroups"][0].split()) == {"video", "render", "input", "gpio"}
+    assert "SDL_VIDEODRIVER=kmsdrm" in " ".join(service["Environment"])
+    assert service["TTYPath"] == ["/dev/tty1"]
+    assert "getty@tty1.service" in parsed["Unit"]["Conflicts"][0].split()
+    for key in ("PrivateDevices", "DevicePolicy", "DeviceAllow", "ProtectClock", "PrivateUsers"):
+        assert key not in service, key
+    # The ratings tapped while the hub is away live in the unit's StateDirectory, the node's default state_dir.
+    assert Path("/var/lib") / service["StateDirectory"][0] == Path(CounterConfig().state_dir)
 
 
 def test_tv_keeps_writable_executable_memory_for_onnxruntime():
@@ -178,7 +204,7 @@ def test_units_run_the_commands_the_package_installs():
 
 def test_systemd_analyze_security_scores(tmp_path):
     root = verify_root(tmp_path, {name: (SYSTEMD / name).read_text() for name in SERVICES})
-    limits = {"qms-hub.service": 2.0, "qms-kiosk.service": 3.0, "qms-tv.service": 3.0}
+    limits = {"qms-hub.service": 2.0, "qms-kiosk.service": 3.0, "qms-tv.service": 3.0, "qms-counter.service": 3.0}
     for name, limit in limits.items():
         done = run_ok([require_tool("systemd-analyze"), "security", "--offline=yes", f"--root={root}", name])
         score = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", done.stdout).group(1))
@@ -202,7 +228,7 @@ def test_sysusers_makes_the_service_users(tmp_path, groups):
     for group in NODE_GROUPS:
         assert "qms-node" in members[group], group
     # Every group the node units name now exists, whatever the system had.
-    for name in ("qms-kiosk.service", "qms-tv.service"):
+    for name in ("qms-kiosk.service", "qms-tv.service", "qms-counter.service"):
         assert set(unit(name)["Service"]["SupplementaryGroups"][0].split()) <= set(members)
     if groups == PI_GROUPS:
         assert ids(root, "group")["gpio"] == 993 and ids(root, "group")["video"] == 44

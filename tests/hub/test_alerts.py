@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hub.alerts import AlertRules, CounterLook
+from hub.alerts import AlertRules, CounterLook, QueueLook
 from hub.site_config import AlertThresholds
 
 START = datetime(2026, 11, 25, 1, 0, tzinfo=UTC)
@@ -14,8 +14,12 @@ def rules(**thresholds: float) -> AlertRules:
     return AlertRules(AlertThresholds(**thresholds), [1, 2], START)  # type: ignore[arg-type]
 
 
-def counter(counter_id: int = 1, status: str = "active", waiting: int = 0) -> CounterLook:
-    return CounterLook(counter_id, f"Quầy thử {counter_id}", status, waiting)
+def counter(counter_id: int = 1, status: str = "active") -> CounterLook:
+    return CounterLook(counter_id, f"Quầy thử {counter_id}", status)
+
+
+def line(waiting: int, queue_id: int = 2) -> QueueLook:
+    return QueueLook(queue_id, "Tư pháp - Hộ tịch", waiting, (2, 5), (2, 5))
 
 
 def test_an_open_counter_without_an_officer_is_alerted_once_after_the_threshold():
@@ -53,17 +57,18 @@ def test_a_paused_counter_needs_no_officer_and_is_alerted_again_after_reopening(
     assert len(r.counters_unattended([counter(1)], later + timedelta(minutes=1))) == 1
 
 
-def test_a_long_queue_is_alerted_when_it_crosses_the_threshold_and_again_only_after_it_shrank():
+def test_a_long_queue_is_alerted_once_per_queue_when_it_crosses_the_threshold_and_again_after_it_shrank():
     r = rules(high_queue=3)
-    assert r.queue_length(counter(waiting=3)) is None
-    alert = r.queue_length(counter(waiting=4))
-    assert alert is not None and alert.alert_type == "high_queue" and alert.counter_id == 1
-    assert "có 4 người chờ, vượt ngưỡng 3" in alert.message
-    assert r.queue_length(counter(waiting=9)) is None
-    assert r.queue_length(counter(waiting=3)) is None
-    assert r.queue_length(counter(waiting=4)) is not None
+    assert r.queue_length(line(3)) is None
+    alert = r.queue_length(line(4))
+    assert alert is not None and alert.alert_type == "high_queue" and alert.counter_id == 2
+    assert alert.message == "Hàng chờ Tư pháp - Hộ tịch (quầy 2, 5) có 4 người chờ, vượt ngưỡng 3"
+    assert r.queue_length(line(9)) is None
+    assert r.queue_length(line(4, queue_id=3)) is not None, "another queue is its own alert"
+    assert r.queue_length(line(3)) is None
+    assert r.queue_length(line(4)) is not None
     r.day_rolled()
-    assert r.queue_length(counter(waiting=5)) is not None, "a new day alerts afresh"
+    assert r.queue_length(line(5)) is not None, "a new day alerts afresh"
 
 
 def test_device_problems_are_told_once_and_their_recovery_once():

@@ -39,6 +39,7 @@ FIELDS_BY_ROLE = {
     ),
     "kiosk": dict(client_id="kiosk-entrance"),
     "tv": dict(client_id="tv-hall-1"),
+    "counter": dict(client_id="counter-04", counter_id=4),
 }
 
 
@@ -105,8 +106,40 @@ def test_round_trip_for_every_role(authority, role):
         full_name=fields.get("full_name"),
         counter_id=fields.get("counter_id"),
         expires_at=datetime.fromtimestamp(START + TTL.total_seconds(), tz=UTC),
+        # Every token gets an id of its own, the key it is counted and revoked by.
+        token_id=identity.token_id,
+        issued_at=datetime.fromtimestamp(int(START), tz=UTC),
+        token_key=identity.token_id or "",
     )
     assert identity.expires_at.tzinfo == UTC
+    assert identity.token_id and identity.generation is None
+
+
+def test_every_token_has_its_own_id_and_a_generation_when_given(authority):
+    first = authority.verify(authority.issue("tv", client_id="tv-1", ttl=TTL))
+    second = authority.verify(authority.issue("tv", client_id="tv-1", ttl=TTL))
+    person = authority.verify(authority.issue("admin", user_id=1, username="root", ttl=TTL, generation=3))
+    assert len({first.token_id, second.token_id, person.token_id}) == 3
+    assert person.generation == 3
+
+
+def test_token_without_an_id_is_told_apart_by_its_signature(authority, secret):
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "iat": int(START), "exp": int(START) + 60, "role": "tv",
+              "client_id": "tv-old"}
+    old = authority.verify(jwt.encode(claims, secret, algorithm=ALGORITHM))
+    again = authority.verify("Bearer " + jwt.encode(claims, secret, algorithm=ALGORITHM))
+    other = authority.verify(jwt.encode({**claims, "exp": int(START) + 61}, secret, algorithm=ALGORITHM))
+    assert old.token_id is None and old.token_key.startswith("sig:")
+    assert old.token_key == again.token_key != other.token_key
+
+
+@pytest.mark.parametrize("claim,value", [("jti", 7), ("jti", ""), ("jti", "x" * 65), ("gen", -1), ("gen", "1"),
+                                         ("gen", True)])
+def test_bad_token_id_or_generation_refused(authority, secret, claim, value):
+    claims = {"iss": ISSUER, "aud": AUDIENCE, "iat": int(START), "exp": int(START) + 60, "role": "tv",
+              "client_id": "tv-1", claim: value}
+    with pytest.raises(TokenError, match=f"{claim}|JWT ID"):  # pyjwt checks a jti's type itself
+        authority.verify(jwt.encode(claims, secret, algorithm=ALGORITHM))
 
 
 def test_issued_claims(authority, secret):

@@ -191,7 +191,7 @@ async def test_announcements_reach_only_their_tvs(hall):
 
 
 async def test_same_request_id_twice_gives_one_ticket(hall):
-    kiosk = await hall.client("kiosk")
+    kiosk = await hall.client("kiosk", client_id="kiosk-sanh")
     tv = await hall.client("tv")
     payload = {"counter_id": 1, "request_id": "kiosk-001-7f3a"}
     await kiosk.send("TICKET_CREATED", payload)
@@ -201,15 +201,20 @@ async def test_same_request_id_twice_gives_one_ticket(hall):
     assert first["ticket_id"] == second["ticket_id"] and first["ticket_number"] == second["ticket_number"]
     # Another connection of the same kiosk, after a reconnect.
     await kiosk.close()
-    kiosk = await hall.client("kiosk")
+    kiosk = await hall.client("kiosk", client_id="kiosk-sanh")
     await kiosk.send("TICKET_CREATED", payload)
     third = await kiosk.expect("TICKET_CREATED")
     assert third["ticket_id"] == first["ticket_id"]
+    # A request id is the kiosk's own (PROTOCOL.md Version 2): another kiosk's same id is its own ticket.
+    other = await hall.client("kiosk", client_id="kiosk-tang-2")
+    await other.send("TICKET_CREATED", payload)
+    assert (await other.expect("TICKET_CREATED"))["ticket_id"] != first["ticket_id"]
     # TVs heard of one ticket.
     await round_trip(kiosk)
-    assert len([m for m in await round_trip(tv) if m["type"] == "TICKET_CREATED"]) == 1
+    await round_trip(other)
+    assert len([m for m in await round_trip(tv) if m["type"] == "TICKET_CREATED"]) == 2
     with sqlite3.connect(hall.hub.data_dir / "qms.db") as conn:
-        assert conn.execute("SELECT COUNT(*) FROM tickets").fetchone()[0] == 1
+        assert conn.execute("SELECT COUNT(*) FROM tickets").fetchone()[0] == 2
 
 
 async def test_token_expiry_follows_the_hub_clock(clocked_hall):

@@ -18,29 +18,39 @@ import pytest
 from support import hub_fingerprint, round_trip
 from websockets.exceptions import ConnectionClosed
 
+from hub import store as db
 from hub.auth import Identity
 from hub.permissions import check
 from protocol import messages as m
 
-ROLES = ("admin", "leader", "officer", "kiosk", "tv")
-CLIENT_TYPES = ("kiosk", "tv", "officer", "admin")
+ROLES = ("admin", "leader", "officer", "kiosk", "tv", "counter")
+CLIENT_TYPES = ("kiosk", "tv", "counter", "officer", "admin")
 
 # PROTOCOL.md, "Who may do what" (DEVICE_STATUS: docs/protocol.md). Officers: their own counter only (1 here).
 MAY_SEND = {
     "TICKET_CREATED": {"kiosk", "leader", "admin"},
     "CALL_TICKET": {"officer", "leader", "admin"},
+    "TICKET_ACTION": {"officer", "leader", "admin"},
     "COUNTER_STATUS_CHANGE": {"officer", "leader", "admin"},
     "ANNOUNCEMENT": {"leader", "admin"},
-    "DEVICE_STATUS": {"kiosk", "tv"},
+    "DEVICE_STATUS": {"kiosk", "tv", "counter"},
+    # PROTOCOL.md Version 2: the counter display of the counter that served the ticket (or its page's code).
+    "RATING": {"counter"},
     "PING": set(ROLES),
+    # Accounts: admins only (a leader runs the queues, not the accounts).
+    "USER_LIST": {"admin"},
+    "USER_UPDATE": {"admin"},
 }
 # Anyone may send these; REGISTER_CLIENT is then checked against REGISTERS_AS.
 SESSION_MESSAGES = ("AUTH", "LOGIN", "REGISTER_CLIENT")
 # REGISTER_CLIENT.client_type must fit the role.
-REGISTERS_AS = {"kiosk": "kiosk", "tv": "tv", "officer": "officer", "admin": "admin", "leader": "admin"}
+REGISTERS_AS = {"kiosk": "kiosk", "tv": "tv", "counter": "counter", "officer": "officer", "admin": "admin",
+                "leader": "admin"}
 
 OFFICERS_COUNTER = 1
 OTHER_COUNTER = 2
+# The account USER_UPDATE names (busy_hall makes it).
+PERSON_ID = 1
 
 
 def request(message_type: str, role: str) -> dict[str, Any]:
@@ -48,11 +58,16 @@ def request(message_type: str, role: str) -> dict[str, Any]:
     return {
         "TICKET_CREATED": {"counter_id": OFFICERS_COUNTER, "request_id": f"perm-{role}"},
         "CALL_TICKET": {"counter_id": OFFICERS_COUNTER},
+        "TICKET_ACTION": {"counter_id": OFFICERS_COUNTER, "action": "transfer", "to_queue_id": OTHER_COUNTER},
         "COUNTER_STATUS_CHANGE": {"counter_id": OFFICERS_COUNTER, "status": "paused", "reason": "Kiểm tra quyền"},
         "ANNOUNCEMENT": {"message": "Kiểm tra quyền", "duration": 60},
         "DEVICE_STATUS": {"component": "printer", "status": "warning", "code": "paper_low",
                           "message": "Máy in sắp hết giấy"},
         "PING": {"timestamp": f"perm-{role}"},
+        "USER_LIST": {"request_id": f"perm-{role}"},
+        "USER_UPDATE": {"user_id": PERSON_ID, "action": "enable"},
+        # The ticket a test finished at counter 1 replaces this id.
+        "RATING": {"ticket_id": 1, "score": 4, "request_id": f"perm-{role}"},
     }[message_type]
 
 
@@ -61,11 +76,19 @@ def request(message_type: str, role: str) -> dict[str, Any]:
 ANSWERED_WITH = {
     "TICKET_CREATED": "TICKET_CREATED",
     "CALL_TICKET": "CALL_TICKET",
+    "TICKET_ACTION": "TICKET_UPDATED",
+    "RATING": "RATING_RECORDED",
     "COUNTER_STATUS_CHANGE": "COUNTER_STATUS_UPDATE",
     "ANNOUNCEMENT": "ANNOUNCEMENT",
     "PING": "PONG",
+    "USER_LIST": "USERS",
+    "USER_UPDATE": "USER_UPDATED",
 }
-CHANGES_STATE = {"TICKET_CREATED", "CALL_TICKET", "COUNTER_STATUS_CHANGE", "ANNOUNCEMENT"}
+CHANGES_STATE = {"TICKET_CREATED", "CALL_TICKET", "TICKET_ACTION", "COUNTER_STATUS_CHANGE", "ANNOUNCEMENT", "RATING"}
+# What must be true before a request can be carried out: an action needs a ticket being served.
+NEEDS_A_CURRENT_TICKET = {"TICKET_ACTION"}
+# A rating needs a ticket the counter finished.
+NEEDS_A_FINISHED_TICKET = {"RATING"}
 
 
 def test_the_table_covers_every_client_message():
@@ -81,6 +104,9 @@ async def busy_hall(hall):
         await kiosk.send("TICKET_CREATED", {"counter_id": counter_id, "request_id": f"seed-{i}"})
         await kiosk.expect("TICKET_CREATED")
     hall.tv = await hall.client("tv", client_id="tv-watch")
+    person = await hall.hub.store.run(lambda conn: db.add_user(conn, "canbo-quyen", "scrypt$x", "officer",
+                                                               OFFICERS_COUNTER, None, datetime.now(UTC)))
+    assert person == PERSON_ID
     return hall
 
 
@@ -105,8 +131,17 @@ async def assert_refused(hall, client, message_type: str, payload: dict[str, Any
 @pytest.mark.parametrize("role", ROLES)
 async def test_role_against_message(busy_hall, role: str, message_type: str):
     hall = busy_hall
-    client = await hall.client(role)  # an officer's token is for counter 1
+    if message_type in NEEDS_A_CURRENT_TICKET | NEEDS_A_FINISHED_TICKET:
+        caller = await hall.client("admin")
+        await caller.send("CALL_TICKET", {"counter_id": OFFICERS_COUNTER})
+        called = await caller.expect("CALL_TICKET")
+        if message_type in NEEDS_A_FINISHED_TICKET:
+            await caller.send("TICKET_ACTION", {"counter_id": OFFICERS_COUNTER, "action": "finish"})
+            await caller.expect("TICKET_UPDATED")
+    client = await hall.client(role)  # an officer's and a counter display's token are for counter 1
     payload = request(message_type, role)
+    if message_type in NEEDS_A_FINISHED_TICKET:
+        payload["ticket_id"] = called["ticket_id"]
     if role not in MAY_SEND[message_type]:
         await assert_refused(hall, client, message_type, payload)
         return
@@ -221,12 +256,13 @@ async def test_the_same_device_reconnecting_replaces_its_old_connection(busy_hal
 
 
 def identity(role: str, *, counter_id: int | None = None, client_id: str | None = None) -> Identity:
-    if role in ("kiosk", "tv"):
+    devices = ("kiosk", "tv", "counter")
+    if role in devices:
         client_id = client_id or f"{role}-001"
-    if role == "officer":
+    if role in ("officer", "counter"):
         counter_id = counter_id or OFFICERS_COUNTER
-    return Identity(role=role, client_id=client_id, user_id=None if role in ("kiosk", "tv") else 7,
-                    username=None if role in ("kiosk", "tv") else f"{role}07", full_name=None,
+    return Identity(role=role, client_id=client_id, user_id=None if role in devices else 7,
+                    username=None if role in devices else f"{role}07", full_name=None,
                     counter_id=counter_id, expires_at=datetime.now(UTC) + timedelta(hours=1))
 
 

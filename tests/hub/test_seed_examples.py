@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from support import round_trip
+import dataclasses
+
+from support import HallHarness, round_trip, start_hub
+
+from hub.site_config import sample_site
 
 
 async def test_admin_pauses_a_counter(hall):
@@ -104,7 +108,8 @@ async def test_officer_calls_next(hall):
     assert call["called_by"] == {"user_id": call["called_by"]["user_id"], "username": "officer01",
                                  "full_name": "Nguyễn Văn A"}
     announcement = await tv.expect("TICKET_ANNOUNCEMENT")
-    assert announcement["announcement_text"] == "Mời khách hàng số 1 đến quầy Văn phòng đăng ký đất đai"
+    # PROTOCOL.md Version 2's default template names the counter by number.
+    assert announcement["announcement_text"] == "Mời khách hàng số 1 đến quầy số 1"
     assert announcement["display_duration"] == 10
     update = await tv.expect("QUEUE_UPDATE", where=lambda p: p["counter_id"] == 1)
     assert update["current_number"] == 1 and update["waiting_count"] == 1 and update["next_numbers"] == [2]
@@ -124,7 +129,9 @@ async def test_officer_calls_next(hall):
     error = await officer.expect("ERROR")
     assert error["error_code"] == "QUEUE_EMPTY"
     assert error["message_type"] == "CALL_TICKET"
-    assert hall.hub.queue.queue_view(1).current_number == 2
+    # Version 2: the current ticket is closed all the same, so none stays "being served" forever.
+    assert hall.hub.queue.queue_view(1).current_number is None
+    assert hall.hub.queue.ticket_by_number(2).status == "done"
 
 
 async def test_ping_pong_and_state_on_register(hall):
@@ -137,8 +144,20 @@ async def test_ping_pong_and_state_on_register(hall):
     assert all(c["procedures"] for c in tv.snapshot["counters"])
 
 
-async def test_a_ticket_is_announced_before_any_call_of_it(hall):
+async def test_a_ticket_is_announced_before_any_call_of_it(tmp_path):
     """A call that reaches the hub while its ticket is still being saved is told to the TVs after the ticket."""
+    # Twenty tickets in a row from one kiosk: past what a real kiosk takes (hub.ticket_limit), lifted here.
+    site = sample_site()
+    site = dataclasses.replace(site, rate_limit=dataclasses.replace(site.rate_limit, ticket_burst=100))
+    hall = HallHarness(await start_hub(tmp_path / "data", site=site))
+    try:
+        await _tickets_and_calls_race(hall)
+    finally:
+        await hall.close_all()
+        await hall.hub.stop()
+
+
+async def _tickets_and_calls_race(hall: HallHarness) -> None:
     kiosk = await hall.client("kiosk")
     officer = await hall.client("officer", counter_id=1)
     tv = await hall.client("tv")

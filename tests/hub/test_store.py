@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+from contextlib import closing
 from datetime import UTC, datetime
 
 import pytest
@@ -85,7 +86,7 @@ async def test_a_disk_fault_answers_internal_error_raises_an_alert_and_keeps_ser
     try:
         # A fault injected in the real database: inserts for counter 2 fail as a full disk would.
         with sqlite3.connect(hub.data_dir / "qms.db") as conn:
-            conn.execute("CREATE TRIGGER injected_fault BEFORE INSERT ON tickets WHEN NEW.counter_id = 2 "
+            conn.execute("CREATE TRIGGER injected_fault BEFORE INSERT ON tickets WHEN NEW.queue_id = 2 "
                          "BEGIN SELECT RAISE(ABORT, 'database or disk is full (injected)'); END")
         admin = await hall.client("admin")
         kiosk = await hall.client("kiosk")
@@ -121,4 +122,52 @@ async def test_keepalive_timeout_is_reported_as_timeout(tmp_path):
         tv.ws.transport.abort()  # the test's own side would otherwise wait out its close timeout
     finally:
         await hall.close_all()
+        await hub.stop()
+
+
+async def test_a_database_of_the_first_shape_is_migrated_and_its_tickets_stay_readable(tmp_path):
+    """Schema 1 (tickets belonged to a counter) becomes queues: each old counter is the queue of its id."""
+    import urllib.request
+    from datetime import date
+
+    data = tmp_path / "data"
+    data.mkdir()
+    path = data / "qms.db"
+    today = date.today().isoformat()
+    with closing(sqlite3.connect(path)) as conn:
+        conn.executescript(db.MIGRATIONS[0] + "; PRAGMA user_version = 1;")
+        rows = [  # ticket_id, day, counter, number, status, called_at, closed_at
+            (1, "2026-11-20", 2, 2001, "done", "2026-11-20T02:05:00+00:00", "2026-11-20T02:09:00+00:00"),
+            (2, "2026-11-20", 2, 2002, "expired", None, "2026-11-20T17:00:00+00:00"),
+            (3, today, 1, 1, "called", f"{today}T01:00:00+00:00", None),
+            (4, today, 1, 2, "waiting", None, None),
+        ]
+        conn.executemany(
+            "INSERT INTO tickets (ticket_id, service_day, counter_id, number, procedure_id, procedure_name, code, "
+            "request_id, kiosk_id, status, created_at, called_at, closed_at, called_by, call_count) "
+            "VALUES (?, ?, ?, ?, 101, 'Đăng ký đất đai', ?, ?, 'kiosk-001', ?, ?, ?, ?, 'canbo1', ?)",
+            [(t, d, c, n, f"code-{t}-xxxxxxxx", f"req-{t}", s, f"{d}T01:00:00+00:00", called, closed,
+              1 if called else 0) for t, d, c, n, s, called, closed in rows])
+        conn.commit()
+    hub = await start_hub(data)
+    try:
+        assert hub.queue.counters[1].current.number == 1, "the ticket being served is still served"
+        assert [t.number for t in hub.queue.waiting_tickets(1)] == [2]
+        assert hub.queue.find_request("kiosk-001", "req-4") is not None
+        with closing(sqlite3.connect(path)) as conn:
+            assert conn.execute("PRAGMA user_version").fetchone()[0] == db.SCHEMA_VERSION
+            old = conn.execute("SELECT queue_id, origin_queue_id, counter_id, status FROM tickets "
+                               "WHERE service_day = '2026-11-20' ORDER BY ticket_id").fetchall()
+            assert old == [(2, 2, 2, "done"), (2, 2, None, "expired")]
+            kinds = conn.execute("SELECT kind FROM events WHERE ticket_id = 1 ORDER BY event_id").fetchall()
+            assert [k for (k,) in kinds] == ["ticket.issued", "ticket.called", "ticket.finished"]
+        hall = HallHarness(hub)
+        token = hall.token("admin")
+        request = urllib.request.Request(f"http://127.0.0.1:{hub.port}/api/tickets?date=2026-11-20",
+                                         headers={"Authorization": f"Bearer {token}"})
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        listing = json.loads(await asyncio.to_thread(lambda: opener.open(request, timeout=5).read()))
+        assert [(t["ticket_number"], t["queue_name"], t["status"]) for t in listing["tickets"]] == [
+            (2001, "Tư pháp - Hộ tịch", "done"), (2002, "Tư pháp - Hộ tịch", "expired")]
+    finally:
         await hub.stop()

@@ -117,12 +117,12 @@ class HallHarness:
         return self.hub.tokens
 
     def token(self, role: str, **claims: Any) -> str:
-        if role in ("kiosk", "tv"):
+        if role in ("kiosk", "tv", "counter"):
             claims.setdefault("client_id", f"{role}-{next(self._ids):03d}")
         else:
             claims.setdefault("username", f"{role}{next(self._ids):02d}")
             claims.setdefault("user_id", next(self._ids))
-        if role == "officer":
+        if role in ("officer", "counter"):
             claims.setdefault("counter_id", 1)
         return self.tokens.issue(role, ttl=timedelta(hours=1), **claims)
 
@@ -135,7 +135,7 @@ class HallHarness:
     async def client(self, role: str, client_type: str | None = None, client_id: str | None = None,
                      location: str = "main-hall", settle: bool = True, **claims: Any) -> TestClient:
         """Connect, AUTH and REGISTER_CLIENT as ``role``; the state messages are consumed."""
-        if role in ("kiosk", "tv") and client_id is not None:
+        if role in ("kiosk", "tv", "counter") and client_id is not None:
             claims.setdefault("client_id", client_id)
         token = self.token(role, **claims)
         identity = self.tokens.verify(token)
@@ -237,9 +237,16 @@ def hub_fingerprint(hub) -> dict[str, Any]:
             "counters": conn.execute(
                 "SELECT counter_id, status, reason FROM counters ORDER BY counter_id").fetchall(),
             "announcements": conn.execute("SELECT count(*) FROM announcements").fetchone()[0],
+            "ratings": conn.execute("SELECT count(*) FROM ratings").fetchone()[0],
         }
     return {
         "queues": [queue.queue_view(counter.id) for counter in hub.site.counters],
+        "lines": [queue.line_view(q.id) for q in hub.site.queues],
+        "tickets": sorted(
+            (t.ticket_id, t.status, t.queue_id, t.counter_id, t.call_count) for t in queue.tickets.values()
+        ),
+        "numbering": (queue.next_ticket_id, [(q.config.id, q.next_number) for q in queue.queues.values()]),
+        "in_flight": sorted(queue._reserved),
         "statuses": [(r.config.id, r.status, r.reason, r.changed_by) for r in queue.counters.values()],
         "announcements": [a.announcement_id for a in hub.board.showing],
         "registered": sorted(s.client_id for s in hub.clients.sessions.values() if s.client_id),

@@ -225,11 +225,15 @@ class Browser:
         self.pages: list[Page] = []
 
     async def open(self, hall: HallHarness, path: str | None = None) -> Page:
+        return await self.open_at(f"http://127.0.0.1:{hall.hub.port}", path)
+
+    async def open_at(self, base_url: str, path: str | None = None) -> Page:
+        """A window on any server of ours (the province's page too)."""
         download_dir = self.tmp_path / f"downloads-{len(self.pages)}"
         download_dir.mkdir()
         profile_dir = self.tmp_path / f"chromium-profile-{len(self.pages)}"
         driver = await asyncio.to_thread(_launch, profile_dir, download_dir)
-        page = Page(driver, f"http://127.0.0.1:{hall.hub.port}", download_dir)
+        page = Page(driver, base_url, download_dir)
         self.pages.append(page)
         if path is not None:
             await page.goto(path)
@@ -274,8 +278,11 @@ async def admin_page(browser: Browser, hall: HallHarness, username: str = "quant
     return page
 
 
-async def issue(kiosk, counter_id: int, request_id: str) -> dict[str, Any]:
-    await kiosk.send("TICKET_CREATED", {"counter_id": counter_id, "request_id": request_id})
+async def issue(kiosk, counter_id: int | None, request_id: str, **request: Any) -> dict[str, Any]:
+    """A ticket from a kiosk: for a counter (its first queue), or as ``request`` says (queue_id, priority...)."""
+    if counter_id is not None:
+        request["counter_id"] = counter_id
+    await kiosk.send("TICKET_CREATED", {"request_id": request_id, **request})
     return await kiosk.expect("TICKET_CREATED", where=lambda p: p.get("request_id") == request_id)
 
 

@@ -80,7 +80,7 @@ def main():
 
 
 def make_wheelhouse(folder: Path, version: str = "0.1.0", marker: str = "") -> Path:
-    """A wheelhouse holding one pure-Python qms_hall wheel with the three extras and commands.
+    """A wheelhouse holding one pure-Python qms_hall wheel with the four extras and commands.
 
     The real wheelhouse (make wheelhouse) needs the internet; this one lets install.sh build a
     real venv with a real pip, offline. Its hub package ships the real sample site, which the
@@ -92,9 +92,11 @@ def make_wheelhouse(folder: Path, version: str = "0.1.0", marker: str = "") -> P
         "hub/__init__.py": FAKE_PROGRAM.format(marker=marker).encode(),
         "hub/sample_site.toml": (REPO / "hub" / "sample_site.toml").read_bytes(),
         f"{info}/METADATA": (f"Metadata-Version: 2.1\nName: qms-hall\nVersion: {version}\n"
-                             "Provides-Extra: hub\nProvides-Extra: kiosk\nProvides-Extra: tv\n").encode(),
+                             "Provides-Extra: hub\nProvides-Extra: kiosk\nProvides-Extra: tv\n"
+                             "Provides-Extra: counter\n").encode(),
         f"{info}/WHEEL": b"Wheel-Version: 1.0\nGenerator: qms-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
-        f"{info}/entry_points.txt": b"[console_scripts]\nqms-hub = hub:main\nqms-kiosk = hub:main\nqms-tv = hub:main\n",
+        f"{info}/entry_points.txt": b"[console_scripts]\nqms-hub = hub:main\nqms-kiosk = hub:main\nqms-tv = hub:main\n"
+                                    b"qms-counter = hub:main\n",
     }
     record = []
     for name, data in files.items():
