@@ -7,10 +7,10 @@ piper-tts (the neural voice, imported only when a piper voice is configured).
 
     engine = engine_from_setting(config.tv.voice, dialect=config.tv.dialect)
     phrases = PhraseCache(engine, template, style=style_for_dialect(config.tv.dialect), cache_dir=...)
-    phrases.warm_up(counter_names)             # background; again when a SNAPSHOT renames counters
+    phrases.warm_up(counter_names, counter_numbers=numbers)   # background; again at each SNAPSHOT
     announcer = Announcer(phrases, repeat=config.tv.repeat, chime=config.tv.chime, volume=config.tv.volume)
     announcer.start()
-    announcer.announce_call(105, "Văn phòng đăng ký đất đai")   # returns at once
+    announcer.announce_call(105, "Tư pháp - Hộ tịch", 2, counter_number=2)   # returns at once: "… đến quầy số hai"
 """
 
 from audio.chime import make_chime

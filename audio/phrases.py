@@ -1,12 +1,14 @@
 """Announcement sentences, and the cache of spoken pieces that makes them start fast.
 
-A call is spoken from the site's template, e.g. "Mời khách hàng số {number} đến
-quầy {counter_name}". The template splits into fixed parts ("Mời khách hàng
-số", "đến quầy"), the counter's name, and the number in words. The fixed parts,
-every counter name (from the hub's SNAPSHOT) and every number word are
-synthesized ahead of time by a background thread and kept (in memory, and
-optionally as WAV files keyed by engine + voice + text), so a call is assembled
-by joining clips: a few milliseconds, on any CPU.
+A call is spoken from the site's template, by default "Mời khách hàng số
+{number} đến quầy số {counter_number}". The template splits into fixed parts
+("Mời khách hàng số", "đến quầy số"), names (``{counter_name}``,
+``{queue_name}``) and numbers in words (the ticket's, the counter's). The
+fixed parts, the names the template uses and every counter's number (from the
+hub's SNAPSHOT), and every number word are synthesized ahead of time by a
+background thread and kept (in memory, and optionally as WAV files keyed by
+engine + voice + text), so a call is assembled by joining clips: a few
+milliseconds, on any CPU.
 
 When a piece is missing (a counter renamed since the last SNAPSHOT, the cache
 still warming up) the whole sentence is synthesized instead, the number already
@@ -38,6 +40,8 @@ log = logging.getLogger(__name__)
 
 # The protocol's default; a TV uses the template its hub sends in SNAPSHOT.
 DEFAULT_TEMPLATE = DEFAULT_ANNOUNCEMENT_TEMPLATE
+# The placeholders a site's template may use (as the hub's site file allows them).
+TEMPLATE_FIELDS = ("number", "counter_number", "counter_name", "queue_name", "counter_id")
 # Around a piece: quieter than this counts as the engine's padding (trimmed before joining).
 TRIM_THRESHOLD = 300
 SENTENCE_CACHE_SIZE = 64
@@ -50,11 +54,18 @@ def _nfc(text: str) -> str:
 
 @dataclass(frozen=True)
 class Call:
-    """One ticket call to speak: the number and where to go."""
+    """One ticket call to speak: the number and where to go.
+
+    A template's ``{counter_number}`` is the number painted above the desk
+    (spoken "quầy số hai"), else the id; a call that has neither says the
+    counter's name there rather than nothing.
+    """
 
     number: int
     counter_name: str
     counter_id: int | None = None
+    counter_number: int | None = None
+    queue_name: str = ""
 
 
 @dataclass(frozen=True)
@@ -67,7 +78,7 @@ class Segment:
 
 
 class AnnouncementTemplate:
-    """A site's announcement template (the hub's placeholders: {number}, {counter_name}, {counter_id}).
+    """A site's announcement template (the hub's placeholders: TEMPLATE_FIELDS).
 
     Format specs such as ``{number:03d}`` are accepted and ignored: a number is
     always spoken in words.
@@ -78,9 +89,14 @@ class AnnouncementTemplate:
         self.style = style
         self._parts: list[tuple[str, str | None]] = []  # (literal text, field or None)
         for literal, field, _spec, _conversion in string.Formatter().parse(self.template):
-            if field is not None and field not in ("number", "counter_name", "counter_id"):
+            if field is not None and field not in TEMPLATE_FIELDS:
                 raise ValueError(f"unknown placeholder {{{field}}} in announcement template")
             self._parts.append((literal, field))
+
+    @property
+    def fields(self) -> frozenset[str]:
+        """The placeholders the template uses."""
+        return frozenset(field for _, field in self._parts if field is not None)
 
     @property
     def fixed_parts(self) -> tuple[str, ...]:
@@ -94,15 +110,18 @@ class AnnouncementTemplate:
             text = _clean(speakable(literal, self.style))
             if text:
                 segments.append(Segment("text", text))
-            if field == "counter_name":
-                name = _clean(speakable(call.counter_name, self.style))
+            value = {"number": call.number, "counter_id": call.counter_id,
+                     "counter_number": call.counter_number if call.counter_number is not None
+                     else call.counter_id}.get(field or "")
+            if value is not None:
+                words = tuple(number_words(value, self.style))
+                segments.append(Segment("number", " ".join(words), words))
+            elif field is not None:
+                # The queue's name (the counter's when the call has none), or the counter's in place of a number.
+                name = _clean(speakable(call.queue_name if field == "queue_name" and call.queue_name
+                                        else call.counter_name, self.style))
                 if name:
                     segments.append(Segment("text", name))
-            elif field in ("number", "counter_id"):
-                value = call.number if field == "number" else call.counter_id
-                if value is not None:
-                    words = tuple(number_words(value, self.style))
-                    segments.append(Segment("number", " ".join(words), words))
         return segments
 
     def sentence(self, call: Call) -> str:
@@ -111,6 +130,10 @@ class AnnouncementTemplate:
 
     def counter_name_text(self, counter_name: str) -> str:
         return _clean(speakable(counter_name, self.style))
+
+    def number_text(self, number: int) -> str:
+        """A number as one spoken piece ("mười hai"): how a counter's number is cached whole."""
+        return " ".join(number_words(number, self.style))
 
 
 def _clean(text: str) -> str:
@@ -155,21 +178,36 @@ class PhraseCache:
 
     # --- warming --------------------------------------------------------------------
 
-    def texts_to_warm(self, counter_names: Iterable[str] = ()) -> list[str]:
-        """Fixed parts, counter names, then every number word, each once."""
+    def texts_to_warm(self, counter_names: Iterable[str] = (), *, queue_names: Iterable[str] = (),
+                      counter_numbers: Iterable[int] = ()) -> list[str]:
+        """Fixed parts, the names and counter numbers the template says, then every number word, each once.
+
+        Only what the template speaks: counter names for ``{counter_name}``,
+        queue names for ``{queue_name}``, each counter's number for
+        ``{counter_number}`` or ``{counter_id}`` (whole, so "mười hai" is one
+        piece with one piece's prosody; its words are in the vocabulary too).
+        """
+        fields = self.template.fields
+        names = list(counter_names) if "counter_name" in fields else []
+        lines = list(queue_names) if "queue_name" in fields else []
+        numbers = list(counter_numbers) if fields & {"counter_number", "counter_id"} else []
         texts = [*self.template.fixed_parts,
-                 *(self.template.counter_name_text(name) for name in counter_names),
+                 *(self.template.counter_name_text(name) for name in names),
+                 *(self.template.counter_name_text(name) for name in lines),
+                 *(self.template.number_text(number) for number in numbers),
                  *vocabulary(self.style)]
         return [text for text in dict.fromkeys(texts) if text]
 
     def warm_up(self, counter_names: Iterable[str] = (), extra_texts: Iterable[str] = (), *,
+                queue_names: Iterable[str] = (), counter_numbers: Iterable[int] = (),
                 background: bool = True) -> None:
         """Synthesize (or load from the disk cache) every piece a call needs; in a background thread by default.
 
         Call again with the new names when a SNAPSHOT renames counters: cached
         pieces are not synthesized twice.
         """
-        texts = self.texts_to_warm(counter_names) + [_clean(text) for text in extra_texts]
+        texts = self.texts_to_warm(counter_names, queue_names=queue_names, counter_numbers=counter_numbers) \
+            + [_clean(text) for text in extra_texts]
         self._enqueue(((text, False) for text in texts if text), background=background)
 
     def prefetch(self, calls: Iterable[Call], *, background: bool = True) -> None:

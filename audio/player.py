@@ -219,9 +219,11 @@ class Announcer:
         return request.request_id
 
     def announce_call(self, number: int, counter_name: str, counter_id: int | None = None, *,
+                      counter_number: int | None = None, queue_name: str = "",
                       arrived_at: float | None = None) -> int:
-        """Queue the spoken call "Mời khách hàng số <number> đến quầy <counter_name>" (the template's words)."""
-        return self.announce(Call(number, counter_name, counter_id), arrived_at=arrived_at)
+        """Queue the spoken call "Mời khách hàng số <number> đến quầy số <counter_number>" (the template's words)."""
+        return self.announce(Call(number, counter_name, counter_id, counter_number, queue_name),
+                             arrived_at=arrived_at)
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Block until everything queued has been played; False on timeout. For `say` and tests, not the TV loop."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol, TypeVar
 
-from display.wrap import ellipsize, greedy_lines
+from display.wrap import ellipsize, greedy_lines, words_split
 
 # Each try is this much smaller than the last: small enough steps that the size found is close to the largest.
 SHRINK = 0.92
@@ -26,7 +26,11 @@ class Ruler(Protocol):
     def line_height(self, size: int, bold: bool = False) -> int: ...
 
     def lines(self, text: str, size: int, width: int, bold: bool = False) -> list[str]:
-        """``text`` in balanced lines no wider than ``width`` (:func:`display.wrap.balanced_lines`)."""
+        """``text`` in balanced lines no wider than ``width`` (:func:`display.wrap.balanced_lines`).
+
+        A ruler for :func:`fit_lines` with ``keep_words`` also takes ``max_lines=`` (up to that many
+        lines to keep common words whole), as :class:`display.text_cache.TextCache` does.
+        """
         ...
 
 
@@ -57,12 +61,15 @@ def fit_width(ruler: Ruler, text: str, max_width: int, largest: int, smallest: i
 
 
 def fit_lines(ruler: Ruler, text: str, width: int, height: int, largest: int, smallest: int, *, bold: bool = False,
-              max_lines: int = 3, one_line: float | None = None) -> tuple[int, list[str]]:
+              max_lines: int = 3, one_line: float | None = None, keep_words: bool = False) -> tuple[int, list[str]]:
     """The largest size (and its balanced lines) at which ``text`` fits the box; at ``smallest``, cut to fit.
 
     With ``one_line`` (a share of ``largest``, e.g. 0.8), the text stays on one
     line while that line can be at least that big: a name broken in two reads
-    worse than a slightly smaller one.
+    worse than a slightly smaller one. With ``keep_words``, common words are
+    kept whole ("tài sản" rather than "tài" / "sản") where the box allows: the
+    text may take more lines than it needs (up to ``max_lines``), and is set
+    at a smaller size (down to ``smallest``) rather than split one.
     """
     if one_line is not None:
         single = fit_width(ruler, text, width, largest, smallest, bold=bold)
@@ -70,13 +77,23 @@ def fit_lines(ruler: Ruler, text: str, width: int, height: int, largest: int, sm
                 and ruler.line_height(single, bold) <= height:
             return single, [text]
 
+    def wrapped(size: int) -> list[str]:
+        if not keep_words:
+            return ruler.lines(text, size, width, bold)
+        room = max(1, min(max_lines, height // max(1, ruler.line_height(size, bold))))
+        return ruler.lines(text, size, width, bold, max_lines=room)  # type: ignore[call-arg]
+
     def fits(size: int) -> bool:
-        lines = ruler.lines(text, size, width, bold)
+        lines = wrapped(size)
         return len(lines) <= max_lines and len(lines) * ruler.line_height(size, bold) <= height \
             and all(ruler.width(line, size, bold) <= width for line in lines)
 
     size = largest_fitting(fits, largest, smallest)
-    lines = ruler.lines(text, size, width, bold)
+    if keep_words and words_split(wrapped(size)):
+        whole = largest_fitting(lambda s: fits(s) and not words_split(wrapped(s)), size, smallest)
+        if fits(whole) and not words_split(wrapped(whole)):
+            size = whole
+    lines = wrapped(size)
     if not fits(size):
         keep = max(1, min(max_lines, height // max(1, ruler.line_height(size, bold))))
         lines = cut_lines(" ".join(lines), width, keep, lambda line: ruler.width(line, size, bold))

@@ -3,7 +3,7 @@
 Rendering text is the costly part of a frame, and a hall screen shows the
 same names and numbers frame after frame. :class:`TextCache` keeps the
 rendered surfaces keyed by text, size, face and colour (and the balanced line
-breaks of a text at a size and width), each bounded and least recently used
+breaks of a text at a size and width, and measured widths), each bounded and least recently used
 first out, so a node that runs for months holds a fixed amount of memory.
 Text is NFC-normalised before it is measured or drawn.
 """
@@ -29,6 +29,8 @@ Color = tuple[int, int, int]
 DEFAULT_CAPACITY = 512
 # pygame cannot make a font smaller than this usefully: smaller requests get this size.
 SMALLEST_SIZE = 6
+# Measured widths kept per rendered piece (small numbers, many pieces of each text measured).
+WIDTHS_PER_ENTRY = 8
 
 Key = TypeVar("Key")
 Value = TypeVar("Value")
@@ -72,7 +74,9 @@ class TextCache:
         self.files = fonts
         self._fonts: dict[tuple[int, bool], pygame.font.Font] = {}
         self._surfaces: _Bounded[tuple[str, int, bool, Color], pygame.Surface] = _Bounded(capacity)
-        self._lines: _Bounded[tuple[str, int, bool, int], list[str]] = _Bounded(capacity)
+        self._lines: _Bounded[tuple[str, int, bool, int, int | None], list[str]] = _Bounded(capacity)
+        # Widths of texts: wrapping and fitting measure the same pieces of a name again and again.
+        self._widths: _Bounded[tuple[str, int, bool], int] = _Bounded(WIDTHS_PER_ENTRY * capacity)
 
     @property
     def capacity(self) -> int:
@@ -87,6 +91,7 @@ class TextCache:
         """Forget every rendered text and line break (the fonts stay loaded): the next frame starts cold."""
         self._surfaces.clear()
         self._lines.clear()
+        self._widths.clear()
 
     def font(self, size: int, bold: bool = False) -> pygame.font.Font:
         """The font at ``size`` (at least :data:`SMALLEST_SIZE`); bold without a bold face is the regular made bold."""
@@ -112,7 +117,12 @@ class TextCache:
         return surface
 
     def width(self, text: str, size: int, bold: bool = False) -> int:
-        return self.font(size, bold).size(nfc(text))[0]
+        key = (text, max(SMALLEST_SIZE, int(size)), bold)
+        width = self._widths.get(key)
+        if width is None:
+            width = self.font(size, bold).size(nfc(text))[0]
+            self._widths.put(key, width)
+        return width
 
     def line_height(self, size: int, bold: bool = False) -> int:
         """From one line's top to the next one's."""
@@ -122,12 +132,14 @@ class TextCache:
         """A ruler for :mod:`display.wrap`: the width of a text at this size and face."""
         return lambda text: self.width(text, size, bold)
 
-    def lines(self, text: str, size: int, width: int, bold: bool = False) -> list[str]:
-        """``text`` in as few lines of ``width`` as it needs, evened out (:func:`display.wrap.balanced_lines`)."""
+    def lines(self, text: str, size: int, width: int, bold: bool = False, *, max_lines: int | None = None
+              ) -> list[str]:
+        """``text`` in as few lines of ``width`` as it needs, evened out, common words kept whole where it can
+        (up to ``max_lines`` lines for that: :func:`display.wrap.balanced_lines`)."""
         text = nfc(text)
-        key = (text, max(SMALLEST_SIZE, int(size)), bold, int(width))
+        key = (text, max(SMALLEST_SIZE, int(size)), bold, int(width), max_lines)
         lines = self._lines.get(key)
         if lines is None:
-            lines = balanced_lines(text, int(width), self.measure(size, bold))
+            lines = balanced_lines(text, int(width), self.measure(size, bold), max_lines=max_lines)
             self._lines.put(key, lines)
         return list(lines)

@@ -29,7 +29,15 @@ from appliance import sd_notify
 from appliance.node_config import GpioConfig
 from display.fonts import FontFiles
 from kiosk_node import i18n
-from kiosk_node.gpio import ButtonPressed, GpioEvent, GpioPanel, GpioUnavailable, PaperLow, gpio_configured
+from kiosk_node.gpio import (
+    ButtonPressed,
+    GpioEvent,
+    GpioPanel,
+    GpioUnavailable,
+    PaperLow,
+    PriorityPressed,
+    gpio_configured,
+)
 from kiosk_node.model import (
     CheckPrinter,
     Effect,
@@ -41,7 +49,7 @@ from kiosk_node.model import (
 )
 from kiosk_node.printer import Printer, PrinterFault, PrintReport, open_printer
 from kiosk_node.ticket import TicketContext, local_time, render_ticket, sample_ticket
-from kiosk_node.ui import Button, KioskUI, ProcedureAction
+from kiosk_node.ui import Button, FieldAction, KioskUI, ProcedureAction, ReasonAction
 from protocol import messages as m
 from protocol.client import HubClientConfig, HubEvent, HubState, NotConnected, ThreadedHubClient
 
@@ -78,6 +86,9 @@ class PrinterChecked:
 
 PrintResult = PrintDone | PrintFailed | PrinterChecked
 
+# The printer thread's warm-up waits at most this long for the kiosk's first frame.
+FIRST_FRAME_WAIT = 5.0
+
 
 class PrintWorker:
     """Renders and prints tickets, and checks the printer, on a thread of its own, one job at a time."""
@@ -87,6 +98,8 @@ class PrintWorker:
         self._on_result = on_result
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
+        # Set once the kiosk's first frame is on screen: the warm-up waits for it (see _run).
+        self.screen_up = threading.Event()
 
     def start(self, warm_up: TicketContext | None = None) -> None:
         self._thread = threading.Thread(target=self._run, args=(warm_up,), name="kiosk-printer", daemon=True)
@@ -109,6 +122,9 @@ class PrintWorker:
 
     def _run(self, warm_up: TicketContext | None) -> None:
         if warm_up is not None:
+            # The screen first: Pillow, the QR encoder and python-escpos are imported by the warm-up,
+            # here, once the citizen sees the menu (bounded: a kiosk whose screen never steps still prints).
+            self.screen_up.wait(FIRST_FRAME_WAIT)
             try:
                 # Loads fonts, the QR encoder and python-escpos now, not on the first citizen's ticket.
                 from kiosk_node.printer import escpos_bytes
@@ -138,14 +154,14 @@ class PrintWorker:
     def _print(self, job_id: int, ticket: Ticket, context: TicketContext, language: i18n.Language) -> PrintResult:
         try:
             image = render_ticket(ticket, context, language)
-            report = self.printer.print_image(image, f"q{ticket.counter_id}-{ticket.number}")
+            report = self.printer.print_image(image, f"q{ticket.queue_id}-{ticket.number}")
         except PrinterFault as fault:
             log.warning("ticket %s not printed: %s", ticket.number, fault)
             return PrintFailed(job_id, fault.code, fault.detail)
         except Exception as exc:  # noqa: BLE001
             log.exception("printing ticket %s failed", ticket.number)
             return PrintFailed(job_id, "error", f"{type(exc).__name__}: {exc}"[:200])
-        log.info("printed ticket %s (counter %s)", ticket.number, ticket.counter_id)
+        log.info("printed ticket %s (queue %s)", ticket.shown_label, ticket.queue_id)
         return PrintDone(job_id, report)
 
 
@@ -240,6 +256,7 @@ class KioskApp:
         self.step()
         # Up once the screen shows something, hub or no hub (Type=notify in qms-kiosk.service).
         sd_notify.ready(f"kiosk {self.settings.client.client_id}: screen up, hub {self.settings.client.url}")
+        self.worker.screen_up.set()  # now the printer thread loads what printing needs
         # Pinged from the frame loop itself: a frozen screen stops the pings and systemd restarts the kiosk.
         ping_every = sd_notify.watchdog_interval()
         pinged = time.monotonic()
@@ -286,6 +303,8 @@ class KioskApp:
                     self.ui.screenshot(self.settings.screenshot)
                 except (OSError, pygame.error) as exc:
                     log.warning("cannot write the screenshot %s: %s", self.settings.screenshot, exc)
+        if self.frames > 1:
+            self.worker.screen_up.set()  # run() sets it after the first frame's READY=1
         return not self._quit
 
     def _on_pygame(self, event: pygame.event.Event, now: float) -> list[Effect]:
@@ -306,7 +325,15 @@ class KioskApp:
         action = self.ui.hit(position)
         if isinstance(action, ProcedureAction):
             return self.model.tap(action.procedure_id, now)
+        if isinstance(action, FieldAction):
+            return self.model.open_field(action.field_id, now)
+        if isinstance(action, ReasonAction):
+            return self.model.choose_reason(action.reason, now)
         if isinstance(action, Button):
+            if action.name == "priority":
+                return self.model.open_priority(now)
+            if action.name == "back":
+                return self.model.back(now)
             if action.name == "language":
                 self.model.toggle_language()
             elif action.name == "next_page":
@@ -366,6 +393,9 @@ class KioskApp:
             if isinstance(event, ButtonPressed):
                 log.info("button for procedure %s pressed", event.procedure_id)
                 effects += self.model.tap(event.procedure_id, now)
+            elif isinstance(event, PriorityPressed):
+                log.info("priority button pressed")
+                effects += self.model.open_priority(now)
             elif isinstance(event, PaperLow):
                 effects += self.model.paper_sensor(event.low)
 
@@ -398,7 +428,8 @@ class KioskApp:
 
     def _request(self, effect: RequestTicket) -> None:
         try:
-            request_id = self.client.request_ticket(counter_id=effect.counter_id, procedure_id=effect.procedure_id)
+            request_id = self.client.request_ticket(procedure_id=effect.procedure_id, priority=effect.priority,
+                                                    priority_reason=effect.priority_reason)
         except NotConnected as exc:  # the client thread is gone: nothing will answer
             log.error("cannot request a ticket: %s", exc)
             self.model.request_sent("local-failure")
@@ -406,8 +437,8 @@ class KioskApp:
                 error_code="INTERNAL_ERROR", message=str(exc), timestamp="", request_id="local-failure"),
                 time.monotonic()))
             return
-        log.info("ticket requested for procedure %s at counter %s: %s", effect.procedure_id, effect.counter_id,
-                 request_id)
+        log.info("ticket requested for procedure %s (queue %s%s): %s", effect.procedure_id, effect.queue_id,
+                 f", priority {effect.priority_reason}" if effect.priority else "", request_id)
         self.model.request_sent(request_id)
 
     def _report(self, report: ReportDevice) -> None:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from appliance.node_config import NodeConfig, NodeConfigError, load_node_config
+from display.pygame_import import import_pygame
 
 log = logging.getLogger("qms.kiosk")
 
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+    import_pygame()  # before anything imports pygame: without pkg_resources and numpy, unused here
     from display.fonts import FontNotFound
     from kiosk_node.printer import PrinterUrlError
 

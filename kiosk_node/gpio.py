@@ -6,7 +6,9 @@ queue the frame loop drains), so the kiosk's state is only ever touched by the
 frame loop.
 
 Wiring (BCM numbers from ``[kiosk.gpio]``): each button between its pin and
-ground (the internal pull-up is used); the LED, with its resistor, between its
+ground (the internal pull-up is used), a procedure's (``buttons``) or the
+priority button (``priority_button``, as the on-screen "Ưu tiên" entry: the
+screen then asks which priority); the LED, with its resistor, between its
 pin and ground; a paper-low sensor that closes to ground when the paper runs
 low. ``pin_factory = "mock"`` (or ``GPIOZERO_PIN_FACTORY=mock``) uses
 gpiozero's MockFactory, so all of this runs on a PC and in tests.
@@ -18,7 +20,6 @@ import functools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Any
 
 from appliance.node_config import GpioConfig
@@ -37,11 +38,16 @@ class ButtonPressed:
 
 
 @dataclass(frozen=True)
+class PriorityPressed:
+    pass
+
+
+@dataclass(frozen=True)
 class PaperLow:
     low: bool
 
 
-GpioEvent = ButtonPressed | PaperLow
+GpioEvent = ButtonPressed | PriorityPressed | PaperLow
 
 
 class GpioUnavailable(Exception):
@@ -49,7 +55,7 @@ class GpioUnavailable(Exception):
 
 
 def gpio_configured(config: GpioConfig) -> bool:
-    return bool(config.buttons or config.status_led or config.paper_low)
+    return bool(config.buttons or config.priority_button or config.status_led or config.paper_low)
 
 
 def pin_factory(name: str) -> Any:
@@ -60,6 +66,9 @@ def pin_factory(name: str) -> Any:
         from gpiozero.pins.mock import MockFactory
 
         return MockFactory()
+    # Here, not at the top: importlib.metadata costs every kiosk's start ~20 ms, and only a named factory needs it.
+    from importlib.metadata import entry_points
+
     for entry in entry_points(group="gpiozero_pin_factories"):
         if entry.name == name.lower():
             return entry.load()()
@@ -89,6 +98,13 @@ class GpioPanel:
                 button.when_pressed = functools.partial(on_event, ButtonPressed(procedure_id))
                 self.buttons[procedure_id] = button
                 self._devices.append(button)
+            self.priority_button = None
+            if config.priority_button:
+                priority = Button(config.priority_button, pull_up=True, bounce_time=BOUNCE_TIME,
+                                  pin_factory=self.factory)
+                priority.when_pressed = functools.partial(on_event, PriorityPressed())
+                self.priority_button = priority
+                self._devices.append(priority)
             self.led = LED(config.status_led, pin_factory=self.factory) if config.status_led else None
             if self.led is not None:
                 self._devices.append(self.led)

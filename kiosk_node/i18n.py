@@ -1,12 +1,13 @@
 """Every text the kiosk shows or prints, Vietnamese first, English second.
 
-Procedure and counter names come from the hub in Vietnamese and are shown as
-they are in both languages. Numbers of minutes and people are formatted here so
-the plural and the "no wait" cases read naturally.
+Procedure, field, queue and counter names come from the hub in Vietnamese and
+are shown as they are in both languages. Numbers of minutes and people are
+formatted here so the plural and the "no wait" cases read naturally.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 Language = Literal["vi", "en"]
@@ -15,7 +16,30 @@ LANGUAGES: tuple[Language, ...] = ("vi", "en")
 _TEXTS: dict[str, tuple[str, str]] = {
     # home
     "touch_prompt": ("Chạm vào thủ tục bạn cần để lấy số thứ tự", "Touch the service you need to get a number"),
-    "counter": ("Quầy {id} – {name}", "Counter {id} – {name}"),
+    "touch_field": ("Chạm vào lĩnh vực bạn cần để lấy số thứ tự", "Touch the area of service you need"),
+    "choose_procedure": ("Chọn thủ tục", "Choose the service"),
+    "choose_field": ("Chọn lĩnh vực", "Choose the area of service"),
+    "field_procedures": ("{n} thủ tục", "{n} services"),
+    "field_one_procedure": ("1 thủ tục", "1 service"),
+    "back": ("‹ Quay lại", "‹ Back"),
+    "counters": ("Quầy {numbers} – {name}", "Counters {numbers} – {name}"),
+    "counters_short": ("Quầy {numbers}", "Counters {numbers}"),
+    "one_counter": ("Quầy {numbers} – {name}", "Counter {numbers} – {name}"),
+    "one_counter_short": ("Quầy {numbers}", "Counter {numbers}"),
+    # priority
+    "priority_entry": ("Ưu tiên: người cao tuổi, người khuyết tật, phụ nữ mang thai, trẻ em, người có công",
+                       "Priority: older people, people with disabilities, pregnant women, children, "
+                       "people of merit"),
+    "priority_question": ("Bạn thuộc đối tượng ưu tiên nào?", "Which priority applies to you?"),
+    "priority_flow": ("Ưu tiên – {reason}", "Priority – {reason}"),
+    "priority_mark": ("ƯU TIÊN", "ƯU TIÊN"),
+    "priority_ticket": ("Vé ưu tiên – {reason}", "Priority ticket – {reason}"),
+    "reason_elderly": ("Người cao tuổi", "Older person"),
+    "reason_disability": ("Người khuyết tật", "Person with a disability"),
+    "reason_pregnant": ("Phụ nữ mang thai", "Pregnant woman"),
+    "reason_child": ("Trẻ em", "Child"),
+    "reason_merit": ("Người có công", "Person of merit"),
+    "reason_other": ("Đối tượng ưu tiên khác", "Other priority"),
     "waiting": ("{n} người chờ", "{n} waiting"),
     "wait_minutes": ("~{m} phút", "~{m} min"),
     "no_wait": ("Không phải chờ", "No wait"),
@@ -38,7 +62,8 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "returning": ("Màn hình sẽ trở về sau {s} giây", "Returning to the start in {s} s"),
     "done": ("Xong", "Done"),
     # refused by the hub
-    "refused_paused": ("Quầy này vừa tạm dừng tiếp nhận", "This counter has just stopped taking tickets"),
+    "refused_paused": ("Quầy phục vụ thủ tục này vừa tạm dừng tiếp nhận",
+                       "The counters for this service have just stopped taking tickets"),
     "refused_gone": ("Thủ tục này hiện không tiếp nhận", "This service is not available now"),
     "refused_other": ("Chưa lấy được số thứ tự", "Could not get a number"),
     "refused_hint": ("Xin vui lòng chọn thủ tục khác hoặc hỏi cán bộ hướng dẫn",
@@ -84,8 +109,11 @@ _TEXTS: dict[str, tuple[str, str]] = {
     "ticket_footer": ("Vui lòng giữ vé và chú ý số được gọi trên màn hình. Xin cảm ơn!",
                       "Please keep this ticket and watch the screens for your number. Thank you!"),
     "ticket_test": ("IN THỬ – VÉ KHÔNG CÓ GIÁ TRỊ", "TEST PRINT – NOT A VALID TICKET"),
+    "ticket_priority_reason": ("{reason}", "Priority – {reason}"),
 }
 
+# Every text's key (tests check each one's characters against the font).
+TEXT_KEYS: tuple[str, ...] = tuple(_TEXTS)
 PRINTER_PROBLEMS = ("no_printer", "offline", "paper_out", "cover_open", "timeout", "error", "paper_low")
 
 
@@ -113,8 +141,20 @@ def tile_status(waiting: int, minutes: int, language: Language) -> str:
     return f"{text('waiting', language, n=waiting)} · {text('wait_minutes', language, m=minutes)}"
 
 
-def counter_label(counter_id: int, name: str, language: Language) -> str:
-    return text("counter", language, id=counter_id, name=name)
+def counters_label(numbers: Sequence[int], queue_name: str, language: Language, *, short: bool = False) -> str:
+    """Where a queue is served: "Quầy 2, 5 – Tư pháp - Hộ tịch" (``short``: "Quầy 2, 5")."""
+    key = ("one_counter" if len(numbers) == 1 else "counters") + ("_short" if short else "")
+    return text(key, language, numbers=", ".join(str(n) for n in numbers), name=queue_name)
+
+
+def priority_reason(reason: str | None, language: Language) -> str:
+    """A priority in words ("Người cao tuổi"); an unknown one is "other"."""
+    key = f"reason_{reason}"
+    return text(key if key in _TEXTS else "reason_other", language)
+
+
+def field_procedures(n: int, language: Language) -> str:
+    return text("field_one_procedure", language) if n == 1 else text("field_procedures", language, n=n)
 
 
 def problem_title(code: str, language: Language = "vi") -> str:

@@ -12,6 +12,14 @@ Screens::
                      |                                    \\--fault--> print_failed --reprint--> printing
                      \\--ERROR--> refused --timeout--> home              \\--done/timeout--> home
 
+The home screen is a menu (:class:`Menu`): the site's fields (lĩnh vực), then
+a field's procedures, with "Quay lại" back; a site without fields shows its
+procedures at once. The priority entry asks which priority applies (elderly,
+disability, ...) and then goes through the same menus, and the ticket asked
+for is then a priority one. A menu left half-way returns to the top after
+:data:`MENU_IDLE_SECONDS`, and every ticket starts the next citizen there.
+Procedures whose queue no active counter serves are not offered.
+
 The hub being unreachable is not a screen of its own but a condition: home,
 and a request still waiting for the hub, are covered by the "unreachable"
 view until the connection is back. A request in flight stays in flight: the
@@ -22,9 +30,10 @@ hub does not know about.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from kiosk_node.i18n import Language
 from protocol import messages as m
@@ -32,6 +41,13 @@ from protocol.client import HubState
 
 Screen = Literal["home", "printing", "result", "print_failed", "refused", "unreachable"]
 LedMode = Literal["on", "slow_blink", "fast_blink"]
+# What the home screen offers: the fields, a field's (or the site's) procedures, or the priority reasons.
+MenuLevel = Literal["fields", "procedures", "reasons"]
+
+# The priorities a citizen can choose on screen, in the order of the tiles (PROTOCOL.md's "other" is for staff).
+PRIORITY_REASONS: tuple[m.PriorityReason, ...] = ("elderly", "disability", "pregnant", "child", "merit")
+# A menu left open this long without a touch goes back to the top: the next citizen starts there.
+MENU_IDLE_SECONDS = 60.0
 
 # A failed print stays on screen this long if nobody touches it.
 PRINT_FAILED_SECONDS = 60.0
@@ -46,14 +62,27 @@ PRINTER_ROUTINE_CHECK_SECONDS = 60.0
 
 @dataclass(frozen=True)
 class Tile:
-    """One procedure a citizen can take a number for."""
+    """One procedure a citizen can take a number for, and the queue its ticket waits in."""
 
     procedure_id: int
     procedure_name: str
-    counter_id: int
-    counter_name: str
+    queue_id: int
+    queue_name: str
+    # The counters serving the queue, by the numbers painted above their desks.
+    counter_numbers: tuple[int, ...]
     waiting_count: int
     wait_minutes: int
+    field_id: int | None = None
+
+
+@dataclass(frozen=True)
+class FieldTile:
+    """A field (lĩnh vực) with at least one procedure on offer."""
+
+    field_id: int
+    name: str
+    # Its procedures on offer now, in the site's order.
+    procedure_ids: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -61,15 +90,25 @@ class Ticket:
     """A ticket the hub issued to this kiosk: what is printed and shown."""
 
     number: int
-    counter_id: int
-    counter_name: str
+    queue_id: int
+    queue_name: str
+    # Every counter serving the queue (the ticket names them all: "Quầy 2, 5").
+    counter_numbers: tuple[int, ...]
     procedure_name: str
     created_at: datetime
     people_ahead: int
     wait_minutes: int
+    # The number as printed: the queue's prefix and the number ("A12"); the number alone when none.
+    label: str = ""
+    priority: bool = False
+    priority_reason: m.PriorityReason | None = None
     ticket_code: str | None = None
     service_day: str | None = None
     request_id: str | None = None
+
+    @property
+    def shown_label(self) -> str:
+        return self.label or str(self.number)
 
 
 # --- effects: what the app must do -------------------------------------------------------------
@@ -77,8 +116,10 @@ class Ticket:
 
 @dataclass(frozen=True)
 class RequestTicket:
-    counter_id: int
     procedure_id: int
+    queue_id: int
+    priority: bool = False
+    priority_reason: m.PriorityReason | None = None
 
 
 @dataclass(frozen=True)
@@ -108,12 +149,38 @@ Effect = RequestTicket | PrintTicket | CheckPrinter | ReportDevice
 
 
 @dataclass(frozen=True)
+class Menu:
+    """Where the citizen is in the home screen's menus."""
+
+    # The priority entry was chosen: a reason is asked for, then the same menus follow.
+    priority: bool = False
+    reason: m.PriorityReason | None = None
+    # The field whose procedures are shown (sites with fields).
+    field_id: int | None = None
+
+    def back(self) -> Menu:
+        if self.field_id is not None:
+            return replace(self, field_id=None)
+        if self.reason is not None:
+            return replace(self, reason=None)
+        return Menu()
+
+
+@dataclass(frozen=True)
 class View:
     screen: Screen
     language: Language
     site_name: str
     clock: str = ""
+    # At home: what the menu offers now. Procedures at the "procedures" level (and, at the "fields"
+    # level, the few a site leaves out of every field), fields at the "fields" level.
+    level: MenuLevel = "procedures"
     tiles: tuple[Tile, ...] = ()
+    fields: tuple[FieldTile, ...] = ()
+    # The open field's name ("" at the top), and the priority chosen in the priority flow.
+    field_name: str = ""
+    priority_flow: bool = False
+    priority_reason: m.PriorityReason | None = None
     ticket: Ticket | None = None
     # The printer problem code (a fault, or "paper_low"), for the banner and the fault screen.
     printer_problem: str | None = None
@@ -124,24 +191,73 @@ class View:
     # Whole seconds until the result screen closes.
     countdown: int | None = None
 
+    @property
+    def can_go_back(self) -> bool:
+        return self.priority_flow or bool(self.field_name)
+
+    @property
+    def offers_priority(self) -> bool:
+        """The priority entry is shown: at the top of the menus, outside the priority flow."""
+        return self.screen == "home" and not self.priority_flow and not self.field_name \
+            and bool(self.tiles or self.fields)
+
 
 def tiles_from_state(state: HubState) -> tuple[Tile, ...]:
-    """One tile per procedure of every active counter, in the hub's order."""
-    tiles = []
+    """One tile per procedure whose queue an active counter serves, in the hub's order, each once.
+
+    The hub lists a procedure under every counter serving its queue; a queue
+    is open while at least one of them is active (the hub refuses a ticket
+    otherwise). A hub that sends no queues (PROTOCOL.md's first version) has
+    each counter serve a queue of its own.
+    """
+    tiles: list[Tile] = []
+    seen: set[int] = set()
     for counter in state.counters.values():
-        if not counter.is_active:
-            continue
         for procedure in counter.procedures:
-            tiles.append(Tile(procedure.procedure_id, procedure.procedure_name, counter.counter_id, counter.name,
-                              counter.waiting_count, counter.average_wait_time))
+            if procedure.procedure_id in seen:
+                continue
+            seen.add(procedure.procedure_id)
+            line = state.queues.get(procedure.queue_id) if procedure.queue_id is not None else None
+            if line is None:
+                if counter.is_active:
+                    tiles.append(Tile(procedure.procedure_id, procedure.procedure_name, counter.counter_id,
+                                      counter.name, (counter.shown_number,), counter.waiting_count,
+                                      counter.average_wait_time, procedure.field_id))
+                continue
+            serving = [state.counters[c] for c in line.counter_ids if c in state.counters]
+            if not any(c.is_active for c in serving):
+                continue
+            tiles.append(Tile(procedure.procedure_id, procedure.procedure_name, line.queue_id, line.name,
+                              tuple(c.shown_number for c in serving), line.waiting_count, line.average_wait_time,
+                              procedure.field_id))
     return tuple(tiles)
 
 
-def ticket_from_payload(p: m.TicketCreatedPayload) -> Ticket:
-    return Ticket(number=p.ticket_number, counter_id=p.counter_id, counter_name=p.counter_name,
-                  procedure_name=p.procedure_name, created_at=m.parse_timestamp(p.created_at),
-                  people_ahead=p.people_ahead, wait_minutes=p.estimated_wait_time, ticket_code=p.ticket_code,
-                  service_day=p.service_day, request_id=p.request_id)
+def fields_from_state(state: HubState, tiles: tuple[Tile, ...]) -> tuple[FieldTile, ...]:
+    """The site's fields that have a procedure on offer, each with those procedures, in the site's order."""
+    offered = {t.procedure_id for t in tiles}
+    fields = []
+    for site_field in state.fields:
+        procedure_ids = tuple(p for p in site_field.procedure_ids if p in offered)
+        if procedure_ids:
+            fields.append(FieldTile(site_field.field_id, site_field.name, procedure_ids))
+    return tuple(fields)
+
+
+def ticket_from_payload(p: m.TicketCreatedPayload, counter_numbers: Mapping[int, int] | None = None) -> Ticket:
+    """The ticket as the hub issued it; ``counter_numbers`` turns counter ids into the numbers on the desks."""
+    numbers = counter_numbers or {}
+    serving = p.counter_ids or [p.counter_id]
+    reason: m.PriorityReason | None = None
+    if p.priority and p.priority_reason in get_args(m.PriorityReason):
+        reason = p.priority_reason  # type: ignore[assignment]
+    return Ticket(number=p.ticket_number, queue_id=p.queue_id or p.counter_id,
+                  queue_name=p.queue_name or p.counter_name,
+                  counter_numbers=tuple(numbers.get(c, c) for c in serving), procedure_name=p.procedure_name,
+                  created_at=m.parse_timestamp(p.created_at), people_ahead=p.people_ahead,
+                  wait_minutes=p.estimated_wait_time, label=p.ticket_label, priority=p.priority,
+                  priority_reason=reason, ticket_code=p.ticket_code, service_day=p.service_day,
+                  request_id=p.request_id)
 
 
 @dataclass
@@ -183,6 +299,10 @@ class KioskModel:
     site_name: str = field(init=False, default="")
     public_url: str | None = field(init=False, default=None)
     tiles: tuple[Tile, ...] = field(init=False, default=())
+    fields: tuple[FieldTile, ...] = field(init=False, default=())
+    # Whether the site groups its procedures into fields (a two-level menu), even if none is open now.
+    has_fields: bool = field(init=False, default=False)
+    menu: Menu = field(init=False, default_factory=Menu)
     ticket: Ticket | None = field(init=False, default=None)
     refused_code: str = field(init=False, default="")
     _request: _Request | None = field(init=False, default=None)
@@ -196,6 +316,8 @@ class KioskModel:
     # What the hub was last told about each component, to report changes only (and again on reconnect).
     _reported: dict[str, ReportDevice] = field(init=False, default_factory=dict)
     _all_procedures: frozenset[int] = field(init=False, default=frozenset())
+    _counter_numbers: Mapping[int, int] = field(init=False, default_factory=dict)
+    _menu_touched: float = field(init=False, default=0.0)
 
     def __post_init__(self) -> None:
         self.default_language = self.language
@@ -203,10 +325,16 @@ class KioskModel:
     # --- the hub -------------------------------------------------------------------------------
 
     def hub_changed(self, state: HubState) -> None:
-        """The client's mirror changed: tiles, site name."""
+        """The client's mirror changed: tiles, fields, site name."""
         self.site_name = state.site_name or self.site_name
         self.tiles = tiles_from_state(state)
+        self.fields = fields_from_state(state, self.tiles)
+        self.has_fields = bool(state.fields)
         self._all_procedures = frozenset(p.procedure_id for c in state.counters.values() for p in c.procedures)
+        self._counter_numbers = {c.counter_id: c.shown_number for c in state.counters.values()}
+        if self.menu.field_id is not None and self._field(self.menu.field_id) is None:
+            # Every queue of the open field just closed: back to the fields, where the others are.
+            self.menu = replace(self.menu, field_id=None)
 
     def snapshot(self, payload: m.SnapshotPayload) -> None:
         self.public_url = payload.public_url
@@ -219,13 +347,60 @@ class KioskModel:
             return list(self._reported.values())
         return []
 
+    # --- the menus -------------------------------------------------------------------------------
+
+    @property
+    def _menu_open(self) -> bool:
+        """The home screen is up and taking touches (not a request, result or outage)."""
+        return self.screen == "home" and self.connected
+
+    def _field(self, field_id: int) -> FieldTile | None:
+        return next((f for f in self.fields if f.field_id == field_id), None)
+
+    @property
+    def level(self) -> MenuLevel:
+        if self.menu.priority and self.menu.reason is None:
+            return "reasons"
+        if self.has_fields and self.menu.field_id is None:
+            return "fields"
+        return "procedures"
+
+    def open_field(self, field_id: int, now: float) -> list[Effect]:
+        """A field's tile: its procedures."""
+        if self._menu_open and self.level == "fields" and self._field(field_id) is not None:
+            self._move(replace(self.menu, field_id=field_id), now)
+        return []
+
+    def open_priority(self, now: float) -> list[Effect]:
+        """The priority entry (on screen, or the priority button): which priority applies?"""
+        if self._menu_open:
+            self._move(Menu(priority=True), now)
+        return []
+
+    def choose_reason(self, reason: m.PriorityReason, now: float) -> list[Effect]:
+        """A priority reason's tile: then the fields and procedures, for a priority ticket."""
+        if self._menu_open and self.level == "reasons" and reason in PRIORITY_REASONS:
+            self._move(replace(self.menu, reason=reason), now)
+        return []
+
+    def back(self, now: float) -> list[Effect]:
+        """"Quay lại": one level up."""
+        if self._menu_open:
+            self._move(self.menu.back(), now)
+        return []
+
+    def _move(self, menu: Menu, now: float) -> None:
+        self.menu = menu
+        self._menu_touched = now
+
     def tap(self, procedure_id: int, now: float) -> list[Effect]:
-        """A citizen chose a procedure (on screen or with a physical button)."""
-        if self.screen != "home" or not self.connected:
+        """A citizen chose a procedure (on screen or with a physical button); a priority ticket once a
+        priority reason has been chosen."""
+        if not self._menu_open:
             return []  # a request is in flight, a result is showing, or the hub is unreachable
         tile = next((t for t in self.tiles if t.procedure_id == procedure_id), None)
         if tile is None:
-            # A physical button for a procedure whose counter is paused (or that the site no longer has):
+            # A physical button for a procedure no open counter serves (or that the site no longer has):
             # say so rather than do nothing.
             self.refused_code = "COUNTER_PAUSED" if procedure_id in self._all_procedures else "COUNTER_NOT_FOUND"
             self._set_screen("refused", now, until=now + REFUSED_SECONDS)
@@ -233,7 +408,8 @@ class KioskModel:
         self._request = _Request(tile)
         self.ticket = None
         self._set_screen("printing", now)
-        return [RequestTicket(tile.counter_id, tile.procedure_id)]
+        reason = self.menu.reason
+        return [RequestTicket(tile.procedure_id, tile.queue_id, priority=reason is not None, priority_reason=reason)]
 
     def request_sent(self, request_id: str) -> None:
         """The client took the request under ``request_id``; its answer will carry it."""
@@ -245,7 +421,7 @@ class KioskModel:
         if request is None or request.request_id is None or payload.request_id != request.request_id:
             return []  # another kiosk's ticket (never sent to us) or an answer already handled
         self._request = None
-        self.ticket = ticket_from_payload(payload)
+        self.ticket = ticket_from_payload(payload, self._counter_numbers)
         return self._print(now)
 
     def request_refused(self, payload: m.ErrorPayload, now: float) -> list[Effect]:
@@ -350,6 +526,8 @@ class KioskModel:
             effects += self.print_failed(job, "timeout", "the print job did not finish", now)
         if self._screen_until is not None and now >= self._screen_until:
             self._go_home(now)
+        if self.screen == "home" and self.menu != Menu() and now - self._menu_touched >= MENU_IDLE_SECONDS:
+            self.menu = Menu()  # left half-way: the next citizen starts at the top
         if self._next_printer_check is None:
             self._next_printer_check = now + PRINTER_ROUTINE_CHECK_SECONDS
         elif now >= self._next_printer_check and self._printing_job is None:
@@ -367,8 +545,9 @@ class KioskModel:
         self._set_screen("home", now)
         self.ticket = None
         self.refused_code = ""
-        # The next citizen starts in the kiosk's own language.
+        # The next citizen starts in the kiosk's own language, at the top of the menus.
         self.language = self.default_language
+        self.menu = Menu()
 
     # --- output --------------------------------------------------------------------------------------
 
@@ -393,22 +572,49 @@ class KioskModel:
         if self.screen == "result" and self._screen_until is not None:
             countdown = max(0, int(self._screen_until - now + 0.999))
         problem = self._printer.fault or self._printer.warning
+        level: MenuLevel = self.level
+        tiles: tuple[Tile, ...] = ()
+        fields: tuple[FieldTile, ...] = ()
+        field_name = ""
+        if screen == "home":
+            level, tiles, fields, field_name = self._menu_items()
         return View(
             screen=screen,
             language=self.language,
             site_name=self.site_name,
             clock=clock,
-            tiles=self.tiles if screen == "home" else (),
             ticket=self.ticket,
             printer_problem=problem,
             printer_fault=self._printer.fault is not None,
             refused_code=self.refused_code if screen == "refused" else "",
             request_pending=waiting_for_hub,
             countdown=countdown,
+            level=level,
+            tiles=tiles,
+            fields=fields,
+            field_name=field_name,
+            priority_flow=self.menu.priority and screen == "home",
+            priority_reason=self.menu.reason if screen == "home" else None,
         )
+
+    def _menu_items(self) -> tuple[MenuLevel, tuple[Tile, ...], tuple[FieldTile, ...], str]:
+        """The menu's level, the procedures and fields it offers, and the open field's name."""
+        level = self.level
+        if level == "reasons":
+            return level, (), (), ""
+        if level == "fields":
+            # Procedures the site left out of every field are offered beside the fields.
+            grouped = {p for f in self.fields for p in f.procedure_ids}
+            return level, tuple(t for t in self.tiles if t.procedure_id not in grouped), self.fields, ""
+        open_field = self._field(self.menu.field_id) if self.menu.field_id is not None else None
+        if open_field is None:
+            return level, self.tiles, (), ""
+        by_id = {t.procedure_id: t for t in self.tiles}
+        return level, tuple(by_id[p] for p in open_field.procedure_ids if p in by_id), (), open_field.name
 
 
 __all__ = [
-    "CheckPrinter", "Effect", "KioskModel", "PrintTicket", "ReportDevice", "RequestTicket", "Ticket", "Tile",
-    "View", "ticket_from_payload", "tiles_from_state",
+    "MENU_IDLE_SECONDS", "PRIORITY_REASONS", "CheckPrinter", "Effect", "FieldTile", "KioskModel", "Menu",
+    "MenuLevel", "PrintTicket", "ReportDevice", "RequestTicket", "Ticket", "Tile", "View", "fields_from_state",
+    "ticket_from_payload", "tiles_from_state",
 ]

@@ -39,10 +39,11 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl
 
-from PIL import Image
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger("qms.kiosk.printer")
 
@@ -238,7 +239,15 @@ class EscposPrinter:
         self.ask_status = ask_status
         self.description = description or f"{spec.kind}:{spec.target}"
         self._device = None
-        self._profile = escpos_profile(profile, paper_width_dots)
+        # python-escpos's profile database takes 100-200 ms to load: a named profile is checked now (an
+        # unknown name is refused at start-up), the default one built on first use, in the printer thread.
+        self._profile_object = escpos_profile(profile, paper_width_dots) if profile else None
+
+    @property
+    def _profile(self) -> Any:
+        if self._profile_object is None:
+            self._profile_object = escpos_profile(self.profile_name, self.paper_width_dots)
+        return self._profile_object
 
     # --- connection ----------------------------------------------------------------------------
 
@@ -386,7 +395,10 @@ class VirtualPrinter:
         self._fault: str | None = None
         self._lock = threading.Lock()
         self._sequence = 0
-        escpos_profile(profile, paper_width_dots)  # an unknown profile name fails now, not at the first ticket
+        if profile:
+            # An unknown profile name fails now, not at the first ticket (the default one always exists,
+            # and loading python-escpos's profiles takes 100-200 ms: the first ticket's thread does that).
+            escpos_profile(profile, paper_width_dots)
 
     def inject_fault(self, code: str | None) -> None:
         """From now on every print and check fails with ``code``; None clears.

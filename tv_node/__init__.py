@@ -1,4 +1,4 @@
-"""The hall TV: shows every counter, highlights and speaks each call, shows announcements.
+"""The hall TV: shows the hall's lines and counters (or a room's), highlights and speaks each call, shows announcements.
 
 * :mod:`tv_node.view` -- pure: what is on screen, from the hub mirror and the hub's clock.
 * :mod:`tv_node.render` -- draws a view with pygame, redrawing only the regions that changed

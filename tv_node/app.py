@@ -121,15 +121,14 @@ class TvApp:
         self._ready_sent = False
         self._last_watchdog = float("-inf")
         self._speaker_started = False
+        # The counters this TV shows and speaks (its SNAPSHOT's display_counters); empty: every counter.
+        self._shown_counters: frozenset[int] = frozenset()
 
     # --- one frame -----------------------------------------------------------------------------
 
     def step(self) -> bool:
         """Run one frame; whether anything on screen changed."""
         now = self.clock()
-        if not self._speaker_started:
-            self._speaker_started = True
-            self.speaker.start()
         if self.screen.is_display:
             self._handle_window_events()
         for item in self.hub.poll():
@@ -143,6 +142,11 @@ class TvApp:
             if self.screenshot is not None:
                 self._write_screenshot()
         self._notify_systemd(now)
+        if not self._speaker_started:
+            # After the first frame: the board is up before the audio output (and, for a
+            # BackgroundSpeaker, the voice) is. What the speaker was asked meanwhile waits for it.
+            self._speaker_started = True
+            self.speaker.start()
         return bool(changed)
 
     def redraw_all(self) -> None:
@@ -153,12 +157,19 @@ class TvApp:
 
     def _on_received(self, item: Received, now: float) -> None:
         if isinstance(item, m.TicketAnnouncement):
-            # Queued for the audio worker; returns at once.
-            self.speaker.announce(item.payload, now)
+            # A TV of another room's counters says nothing of this call; others queue it for the audio worker.
+            if not self._shown_counters or item.payload.counter_id in self._shown_counters:
+                self.speaker.announce(item.payload, now)
         elif isinstance(item, m.Snapshot):
-            # The site's template and the counter names are synthesized now, in the background, not at the first call.
+            # The site's template and what it says of this TV's counters are synthesized now, in the background,
+            # not at the first call.
             payload = item.payload
-            self.speaker.prewarm([c.counter_name for c in payload.counters], payload.announcement_template)
+            self._shown_counters = frozenset(payload.display_counters)
+            shown = [c for c in payload.counters if not self._shown_counters or c.counter_id in self._shown_counters]
+            served = {q for c in shown for q in (*c.queue_ids, *c.backup_queue_ids)}
+            self.speaker.prewarm([c.counter_name for c in shown], payload.announcement_template,
+                                 queue_names=[q.queue_name for q in payload.queues if q.queue_id in served],
+                                 counter_numbers=[c.counter_number or c.counter_id for c in shown])
         elif isinstance(item, HubEvent) and item.kind in ("disconnected", "auth_failed"):
             log.warning("hub: %s: %s", item.kind, item.message)
 

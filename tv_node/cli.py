@@ -27,6 +27,7 @@ import sys
 from dataclasses import replace
 
 from appliance.node_config import NodeConfig, NodeConfigError, load_node_config
+from display.pygame_import import import_pygame
 
 log = logging.getLogger("qms.tv")
 
@@ -104,6 +105,9 @@ def client_id_from_token(token: str) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     options, say_args = split_say(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(options)
+    # Before anything imports pygame: without pkg_resources, and without numpy, which the speech
+    # imports in its own thread once the board is on screen (tv_node.speech.BackgroundSpeaker).
+    import_pygame()
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
@@ -130,7 +134,7 @@ def _run_tv(config: NodeConfig, args: argparse.Namespace) -> int:
     from display.fonts import DEFAULT_FONT_PATHS, FontNotFound, find_fonts
     from protocol.client import HubClientConfig, ThreadedHubClient
     from tv_node.app import DisplayScreen, TvApp
-    from tv_node.speech import AnnouncerSpeaker
+    from tv_node.speech import AnnouncerSpeaker, BackgroundSpeaker
 
     if args.hub:
         config = replace(config, hub_url=args.hub)
@@ -155,9 +159,10 @@ def _run_tv(config: NodeConfig, args: argparse.Namespace) -> int:
     fullscreen = display.fullscreen and not args.windowed and not (size[0] and size[1] and screenless())
     screenshot = args.screenshot or display.screenshot or None
     tv = config.tv
-    speaker = AnnouncerSpeaker(tv.voice, dialect=tv.dialect, repeat=tv.repeat, chime=tv.chime, volume=tv.volume,
-                               cache_dir=args.speech_cache)
-    log.info("speech: %s, dialect %s, said %d time(s)", speaker.describe(), tv.dialect, tv.repeat)
+    speaker = BackgroundSpeaker(
+        lambda: AnnouncerSpeaker(tv.voice, dialect=tv.dialect, repeat=tv.repeat, chime=tv.chime, volume=tv.volume,
+                                 cache_dir=args.speech_cache),
+        describe=lambda ready: f"{ready.describe()}, dialect {tv.dialect}, said {tv.repeat} time(s)")
     screen = DisplayScreen(size, fullscreen=fullscreen, title=f"qms-tv {client_id}")
     client = ThreadedHubClient(hub_config)
     app = TvApp(client, screen, fonts, speaker, screenshot=screenshot, windowed=not fullscreen)

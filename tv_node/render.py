@@ -1,7 +1,10 @@
 """Draws a :class:`~tv_node.view.TvView` with pygame, redrawing only what changed.
 
 The screen is cut into regions (site name, connection mark, clock, the call
-panel, one region per counter row, the announcement banner). Each region
+panel, one region per row, the announcement banner). A row is a line of
+citizens: its name and counters ("Quầy 2, 5"), each desk serving it (the
+counter's number in a badge, the number it serves), the next numbers and how
+many wait. Each region
 remembers the part of the view it last drew; a frame repaints a region only
 when that part changed, from a background painted once per layout, and
 returns the rectangles it touched so the caller updates just those on the
@@ -30,10 +33,13 @@ from display.wrap import ellipsize  # noqa: E402
 from tv_node.view import (  # noqa: E402
     CONNECTING_TEXT,
     CONNECTION_LOST_TEXT,
+    NO_SHOW_TEXT,
     PAUSED_TEXT,
+    PRIORITY_TEXT,
     Banner,
     CallCard,
-    CounterRow,
+    Desk,
+    QueueRow,
     TvView,
 )
 
@@ -51,6 +57,8 @@ DIM: Color = (110, 128, 155)
 NUMBER: Color = (255, 210, 0)
 NUMBER_ON_LIGHT: Color = (20, 20, 20)
 PAUSED: Color = (255, 150, 50)
+# Priority tickets' mark: a colour nothing else on the board uses.
+PRIORITY: Color = (0, 150, 80)
 LOST: Color = (205, 30, 40)
 BANNER: dict[str, Color] = {"high": (175, 18, 30), "medium": (150, 80, 0), "low": (20, 74, 140)}
 BANNER_TEXT: dict[str, Color] = {"high": (255, 235, 60), "medium": TEXT, "low": TEXT}
@@ -64,6 +72,8 @@ TICKER_GAP = "     •     "
 ONE_LINE = 0.8
 # Rows shorter than this (design pixels) put name, numbers and status on one line.
 COMPACT_ROW = 105
+# The column titles of the table: the line of citizens, the counters serving it now, who is next.
+COLUMN_TITLES = ("HÀNG CHỜ", "ĐANG PHỤC VỤ", "SỐ TIẾP THEO")
 
 WELCOME_LINES = ("Xin mời quý khách", "lấy số thứ tự", "và theo dõi màn hình")
 FOOTER_TEXT = "Quý khách vui lòng giữ phiếu và chú ý lời mời đến quầy"
@@ -101,11 +111,11 @@ class Layout:
     table_header: pygame.Rect
     rows: tuple[pygame.Rect, ...]
     banner: pygame.Rect
-    # Column edges inside a row: badge, name, serving, next (x offsets from the row's left).
-    columns: tuple[int, int, int, int]
+    # Column edges inside a row: name, serving, next (x offsets from the row's left).
+    columns: tuple[int, int, int]
 
 
-def compute_layout(width: int, height: int, counters: int) -> Layout:
+def compute_layout(width: int, height: int, row_count: int) -> Layout:
     s = min(width / DESIGN_WIDTH, height / DESIGN_HEIGHT)
 
     def px(value: float) -> int:
@@ -128,11 +138,12 @@ def compute_layout(width: int, height: int, counters: int) -> Layout:
     rows_top = table_header.bottom + px(8)
     available = call.bottom - rows_top
     gap = px(10)
-    count = max(1, counters)
+    count = max(1, row_count)
     row_h = min(px(190), (available - gap * (count - 1)) // count)
-    rows = tuple(pygame.Rect(table_left, rows_top + i * (row_h + gap), table_w, row_h) for i in range(counters))
-    badge = min(row_h, px(110))
-    columns = (0, badge + px(20), round(table_w * 0.45), round(table_w * 0.68))
+    rows = tuple(pygame.Rect(table_left, rows_top + i * (row_h + gap), table_w, row_h) for i in range(row_count))
+    # Short rows put a line's name on one line: give it more of the row.
+    name_share = 0.42 if row_h < px(COMPACT_ROW) else 0.38
+    columns = (0, round(table_w * name_share), round(table_w * 0.70))
     banner = pygame.Rect(0, height - banner_h, width, banner_h)
     return Layout(width, height, s, header, site, mark, clock, main, call, table_header, rows, banner, columns)
 
@@ -163,10 +174,10 @@ class TvRenderer:
         Returns the changed rectangles (the whole screen after a full redraw), empty when nothing changed.
         """
         size = self.surface.get_size()
-        layout_key = (size, len(view.counters), view.has_state)
+        layout_key = (size, len(view.rows), view.has_state)
         if full or layout_key != self._layout_key:
             self._layout_key = layout_key
-            self.layout = compute_layout(size[0], size[1], len(view.counters))
+            self.layout = compute_layout(size[0], size[1], len(view.rows))
             self._background = self._paint_background(self.layout, view)
             self._drawn.clear()
             full = True
@@ -197,7 +208,7 @@ class TvRenderer:
         return changed
 
     def region(self, name: str) -> pygame.Rect:
-        """Where a region is (``call``, ``clock``, ``mark``, ``site``, ``banner``, ``row:<counter_id>``)."""
+        """Where a region is (``call``, ``clock``, ``mark``, ``site``, ``banner``, ``row:<queue_id>``)."""
         for region_name, rect, _, _ in self._regions_cache:
             if region_name == name:
                 return rect
@@ -214,7 +225,7 @@ class TvRenderer:
         layout = self.layout
         assert layout is not None
 
-        def row_painter(row: CounterRow) -> Painter:
+        def row_painter(row: QueueRow) -> Painter:
             return lambda n, r: self._paint_row(n, r, row)
 
         regions: list[Region] = [
@@ -227,9 +238,9 @@ class TvRenderer:
         else:
             regions.append(("call", layout.call, (view.calls, view.last_call),
                             lambda n, r: self._paint_call(n, r, view)))
-            # The layout has one row per counter (it is made again when their number changes).
-            for row, rect in zip(view.counters, layout.rows, strict=True):
-                regions.append((f"row:{row.counter_id}", rect, row, row_painter(row)))
+            # The layout has one row per line of citizens (it is made again when their number changes).
+            for row, rect in zip(view.rows, layout.rows, strict=True):
+                regions.append((f"row:{row.queue_id}", rect, row, row_painter(row)))
         banner_key = self._banner_key(view.announcements, layout.banner, now)
         regions.append(("banner", layout.banner, banner_key,
                         lambda n, r: self._paint_banner(n, r, view.announcements, banner_key)))
@@ -280,9 +291,7 @@ class TvRenderer:
             # The column titles never change: part of the background.
             size = self._px_for(layout, 28)
             head = layout.table_header
-            titles = (("QUẦY", layout.columns[0]), ("ĐANG PHỤC VỤ", layout.columns[2]),
-                      ("SỐ TIẾP THEO", layout.columns[3]))
-            for title, x in titles:
+            for title, x in zip(COLUMN_TITLES, layout.columns, strict=True):
                 rendered = self.fonts.render(title, size, MUTED, True)
                 background.blit(rendered, rendered.get_rect(left=head.left + x + self._px_for(layout, 16),
                                                              centery=head.centery))
@@ -353,13 +362,12 @@ class TvRenderer:
         return round(inner.height * 0.42)
 
     def _paint_current_call(self, name: str, inner: pygame.Rect, call: CallCard, *, live: bool) -> int:
-        """The newest call, big; returns the bottom of what it drew."""
+        """The newest call, big: the number, "ĐẾN QUẦY SỐ 2", the counter's name; returns the bottom drawn."""
         title = "MỜI KHÁCH HÀNG SỐ" if live else "SỐ VỪA GỌI"
         title_size = fit_width(self.fonts, title, inner.width, self._px(48), self._px(20), bold=True)
         title_rect = self._text(name, title, title_size, True, TEXT if live else MUTED, centerx=inner.centerx,
                                 top=inner.top)
         box = pygame.Rect(inner.left, title_rect.bottom + self._px(14), inner.width, self._number_box_height(inner))
-        number = str(call.ticket_number)
         if live:
             # The opening blink swaps the colours; afterwards the number stays yellow on dark red.
             fill, ink = ((NUMBER, NUMBER_ON_LIGHT) if call.flash else ((120, 16, 24), NUMBER))
@@ -368,20 +376,38 @@ class TvRenderer:
         else:
             ink = TEXT
             pygame.draw.rect(self.surface, DIM, box, width=self._px(3), border_radius=self._px(22))
-        size = fit_width(self.fonts, number, box.width - self._px(40), round(box.height * 0.95), self._px(40),
-                         bold=True)
-        self._text(name, number, size, True, ink, centerx=box.centerx, centery=box.centery)
-        label_rect = self._text(name, "ĐẾN QUẦY", self._px(34), True, MUTED, centerx=inner.centerx,
-                                top=box.bottom + self._px(18))
-        room = pygame.Rect(inner.left, label_rect.bottom + self._px(4), inner.width,
-                           self._px(150))
-        size, lines = fit_lines(self.fonts, call.counter_name, room.width, room.height, self._px(60), self._px(28),
+        number_area = box
+        if call.priority:
+            # The mark sits in the box's top edge, so the eye meets it with the number.
+            tag = self._tag(name, PRIORITY_TEXT, round(box.height * 0.2), centerx=box.centerx,
+                            top=box.top + self._px(12))
+            number_area = pygame.Rect(box.left, tag.bottom, box.width, box.bottom - tag.bottom)
+        size = fit_width(self.fonts, call.label, box.width - self._px(40), round(number_area.height * 0.95),
+                         self._px(40), bold=True)
+        self._text(name, call.label, size, True, ink, centerx=number_area.centerx, centery=number_area.centery)
+        where = f"ĐẾN QUẦY SỐ {call.counter_number}"
+        where_size = fit_width(self.fonts, where, inner.width, self._px(66), self._px(24), bold=True)
+        where_rect = self._text(name, where, where_size, True, NUMBER if live else MUTED, centerx=inner.centerx,
+                                top=box.bottom + self._px(14))
+        room = pygame.Rect(inner.left, where_rect.bottom + self._px(2), inner.width, self._px(110))
+        size, lines = fit_lines(self.fonts, call.counter_name, room.width, room.height, self._px(44), self._px(24),
                                 bold=True, max_lines=2, one_line=ONE_LINE)
         line_h = self.fonts.font(size, True).get_linesize()
         for i, line in enumerate(lines):
             self._text(name, line, size, True, TEXT if live else MUTED, centerx=inner.centerx,
                        top=room.top + i * line_h)
         return room.top + max(len(lines), 1) * line_h
+
+    def _tag(self, region: str, label: str, height: int, **where: int) -> pygame.Rect:
+        """A pill with ``label`` (the priority mark), placed by ``where`` (as :meth:`_text`); its rectangle."""
+        size = max(6, round(height * 0.62))
+        width = self.fonts.width(label, size, True) + height
+        pill = pygame.Rect(0, 0, width, height)
+        for attribute, value in where.items():
+            setattr(pill, attribute, value)
+        pygame.draw.rect(self.surface, PRIORITY, pill, border_radius=height // 2)
+        self._text(region, label, size, True, TEXT, centerx=pill.centerx, centery=pill.centery)
+        return pill
 
     def _paint_earlier_calls(self, name: str, inner: pygame.Rect, calls: Sequence[CallCard], top: int) -> None:
         """The other calls still within their time, newest first, one line each, as many as fit."""
@@ -393,18 +419,28 @@ class TvRenderer:
             return
         pygame.draw.line(self.surface, DIM, (inner.left, top - self._px(8)), (inner.right, top - self._px(8)),
                          self._px(2))
+        number_size = self._px(56)
+        number_w = max(self.fonts.width(call.label, number_size, True) for call in calls[:count])
+        number_w = max(number_w, self.fonts.width("8888", number_size, True))
         for i, call in enumerate(calls[:count]):
-            y = top + i * line_h
-            number = str(call.ticket_number)
-            number_size = self._px(56)
-            number_rect = self._text(name, number, number_size, True, NUMBER, left=inner.left,
-                                     centery=y + line_h // 2)
-            arrow_x = inner.left + max(number_rect.width, self.fonts.width("8888", number_size, True)) + self._px(18)
-            self._arrow(arrow_x, y + line_h // 2)
-            name_left = arrow_x + self._px(48)
-            size = self._px(36)
-            label = ellipsize(call.counter_name, inner.right - name_left, self.fonts.measure(size, True))
-            self._text(name, label, size, True, TEXT, left=name_left, centery=y + line_h // 2)
+            middle = top + i * line_h + line_h // 2
+            self._text(name, call.label, number_size, True, NUMBER, left=inner.left, centery=middle)
+            arrow_x = inner.left + number_w + self._px(18)
+            self._arrow(arrow_x, middle)
+            right = inner.right
+            if call.priority:
+                right = self._tag(name, PRIORITY_TEXT, self._px(40), right=inner.right, centery=middle).left \
+                    - self._px(12)
+            where_left = arrow_x + self._px(48)
+            size = self._px(40)
+            where = ellipsize(f"Quầy {call.counter_number}", right - where_left, self.fonts.measure(size, True))
+            drawn = self._text(name, where, size, True, TEXT, left=where_left, centery=middle)
+            # The counter's name after its number, as much of it as there is room for.
+            name_left = drawn.right + self._px(14)
+            name_size = self._px(30)
+            if right - name_left > self.fonts.width("Tư…", name_size):
+                label = ellipsize(call.counter_name, right - name_left, self.fonts.measure(name_size))
+                self._text(name, label, name_size, False, MUTED, left=name_left, centery=middle)
 
     def _arrow(self, x: int, y: int) -> None:
         # Drawn, not a glyph: not every Vietnamese-complete font has the arrows block.
@@ -415,58 +451,47 @@ class TvRenderer:
 
     # --- counter rows --------------------------------------------------------------------------
 
-    def _paint_row(self, name: str, rect: pygame.Rect, row: CounterRow) -> None:
+    def _paint_row(self, name: str, rect: pygame.Rect, row: QueueRow) -> None:
+        """One line of citizens: its name and counters, the desks serving it, the next numbers and the count."""
         assert self.layout is not None
         radius = self._px(12)
         if row.called:
             pygame.draw.rect(self.surface, ROW_CALLED, rect, border_radius=radius)
             pygame.draw.rect(self.surface, NUMBER, rect, width=self._px(4), border_radius=radius)
-        # Many counters make short rows: then everything goes on one line, as big as the row allows.
+        # Many lines make short rows: then everything goes on one line, as big as the row allows.
         compact = rect.height < self._px(COMPACT_ROW)
-        badge_x, name_x, serving_x, next_x = (rect.left + c for c in self.layout.columns)
+        name_x, serving_x, next_x = (rect.left + c for c in self.layout.columns)
         pad = max(2, round(rect.height * 0.1)) if compact else self._px(14)
         text_color = TEXT if not row.paused else MUTED
-        # The counter's number in a square badge.
-        side = min(rect.height - 2 * pad, self._px(96))
-        badge = pygame.Rect(badge_x + pad, 0, side, side)
-        badge.centery = rect.centery
-        pygame.draw.rect(self.surface, NUMBER if not row.paused else DIM, badge, border_radius=max(2, side // 8))
-        badge_text = str(row.counter_id)
-        size = fit_width(self.fonts, badge_text, side - max(2, side // 8), round(side * 0.62), 6, bold=True)
-        self._text(name, badge_text, size, True, NUMBER_ON_LIGHT, centerx=badge.centerx, centery=badge.centery)
 
-        name_w = serving_x - name_x - pad
+        name_left = name_x + self._px(16)
+        name_w = serving_x - name_left - pad
         if compact:
             size = fit_width(self.fonts, row.name, name_w, round(rect.height * 0.42), round(rect.height * 0.3),
                              bold=True)
             self._text(name, ellipsize(row.name, name_w, self.fonts.measure(size, True)), size, True, text_color,
-                       left=name_x, centery=rect.centery)
+                       left=name_left, centery=rect.centery)
         else:
+            # Under the name, the counters serving the line ("Quầy 2, 5"): where its numbers are called to.
+            counters_size = min(self._px(30), round(rect.height * 0.2))
+            counters_h = self.fonts.font(counters_size, True).get_linesize() if row.counters_text else 0
             # One size for every row's name (from the row height), so the table reads evenly; long names wrap.
-            size, lines = fit_lines(self.fonts, row.name, name_w, rect.height - 2 * pad,
-                                    min(self._px(42), round(rect.height * 0.29)), self._px(18), bold=True, max_lines=2)
+            size, lines = fit_lines(self.fonts, row.name, name_w, rect.height - 2 * pad - counters_h,
+                                    min(self._px(42), round(rect.height * 0.27)), self._px(18), bold=True,
+                                    max_lines=2)
             line_h = self.fonts.font(size, True).get_linesize()
-            top = rect.centery - line_h * len(lines) // 2
+            top = rect.centery - (line_h * len(lines) + counters_h) // 2
             for i, line in enumerate(lines):
-                self._text(name, line, size, True, text_color, left=name_x, top=top + i * line_h)
+                self._text(name, line, size, True, text_color, left=name_left, top=top + i * line_h)
+            if row.counters_text:
+                label = ellipsize(row.counters_text, name_w, self.fonts.measure(counters_size, True))
+                self._text(name, label, counters_size, True, NUMBER if not row.paused else DIM, left=name_left,
+                           top=top + len(lines) * line_h)
 
-        # Serving: the biggest thing in the row.
-        serving = str(row.serving) if row.serving is not None else "—"
-        # Room for the pill a called number sits on.
-        serving_w = next_x - serving_x - 2 * pad - self._px(32)
-        size = fit_width(self.fonts, serving, serving_w,
-                         min(self._px(92), round(rect.height * (0.72 if compact else 0.62))), 8, bold=True)
-        color = DIM if row.paused else (NUMBER if row.serving is not None else MUTED)
-        if row.called:
-            pill = pygame.Rect(serving_x + pad - self._px(8), 0, self.fonts.width(serving, size, True) + self._px(32),
-                               min(rect.height - 2 * self._px(4), self.fonts.font(size, True).get_height()))
-            pill.centery = rect.centery
-            pygame.draw.rect(self.surface, NUMBER, pill, border_radius=self._px(10))
-            self._text(name, serving, size, True, NUMBER_ON_LIGHT, centerx=pill.centerx, centery=rect.centery)
-        else:
-            self._text(name, serving, size, True, color, left=serving_x + pad, centery=rect.centery)
+        desks = pygame.Rect(serving_x + pad, rect.top + pad, next_x - serving_x - 2 * pad, rect.height - 2 * pad)
+        self._paint_desks(name, desks, row, compact)
 
-        # Next numbers, or why the counter is closed.
+        # Next numbers, or why the line is closed.
         next_w = rect.right - next_x - 2 * pad
         box = pygame.Rect(next_x + pad, rect.top + pad, next_w, rect.height - 2 * pad)
         if row.paused:
@@ -476,10 +501,9 @@ class TvRenderer:
                 self._paint_paused(name, box, row)
             return
         size = round(rect.height * 0.42) if compact else min(self._px(44), round(rect.height * 0.32))
-        numbers = [str(n) for n in row.next_numbers]
         shown = ""
-        for count in range(len(numbers), 0, -1):  # as many as fit
-            candidate = "  ".join(numbers[:count])
+        for count in range(len(row.next_numbers), 0, -1):  # as many as fit
+            candidate = "  ".join(row.next_numbers[:count])
             if self.fonts.width(candidate, size, True) <= next_w:
                 shown = candidate
                 break
@@ -488,14 +512,94 @@ class TvRenderer:
             return
         waiting_size = min(self._px(28), round(rect.height * 0.2))
         waiting = f"Đang chờ: {row.waiting_count}"
+        if row.priority_waiting_count:
+            waiting += f" ({row.priority_waiting_count} ưu tiên)"
         number_h = self.fonts.font(size, True).get_height()
         waiting_h = self.fonts.font(waiting_size, False).get_height()
         top = rect.centery - (number_h + waiting_h) // 2
         self._text(name, shown or "—", size, True, TEXT if shown else MUTED, left=box.left, top=top)
+        waiting_size = fit_width(self.fonts, waiting, next_w, waiting_size, self._px(20))
         self._text(name, ellipsize(waiting, next_w, self.fonts.measure(waiting_size, False)), waiting_size, False,
                    MUTED, left=box.left, top=top + number_h)
 
-    def _paint_paused_line(self, name: str, box: pygame.Rect, row: CounterRow) -> None:
+    @staticmethod
+    def _desk_text(desk: Desk, row: QueueRow) -> tuple[str, Color, bool]:
+        """What a desk shows after its badge, its colour, and whether it is a number (drawn at the numbers' size).
+
+        The number it serves; else "2012 Vắng mặt" for a ticket just marked absent, "Tạm dừng" for one closed
+        counter of a line still open (a line with every counter closed says so in its last column), or a dash.
+        """
+        if desk.serving is not None:
+            return desk.serving, DIM if desk.paused else NUMBER, True
+        if desk.no_show is not None:
+            return f"{desk.no_show} {NO_SHOW_TEXT}", PAUSED, False
+        if desk.paused and not row.paused:
+            return PAUSED_TEXT, PAUSED, False
+        return "—", DIM if desk.paused else MUTED, True
+
+    def _paint_desks(self, name: str, box: pygame.Rect, row: QueueRow, compact: bool) -> None:
+        """Each desk serving the line, badge and number, in the grid that lets the numbers be largest."""
+        if not row.desks:
+            size = round(box.height * 0.5) if compact else min(self._px(60), round(box.height * 0.4))
+            self._text(name, "—", size, True, MUTED, left=box.left, centery=box.centery)
+            return
+        texts = [self._desk_text(desk, row) for desk in row.desks]
+        # Numbers are sized as if four digits at least, so the rows' numbers come out alike.
+        widest = ["8888", *(label for label, _, number in texts if number)]
+        gap = self._px(14)
+        best: tuple[int, int, int, int] | None = None  # size, lines, columns, badge side
+        for lines in range(1, (1 if compact else len(row.desks)) + 1):
+            columns = -(-len(row.desks) // lines)
+            line_h = (box.height - gap * (lines - 1)) // lines
+            cell_w = (box.width - gap * (columns - 1)) // columns
+            side = min(self._px(84), round(line_h * (0.8 if compact or lines > 1 else 0.72)))
+            # Room for the badge, and for the pill a called number sits on.
+            room = cell_w - side - self._px(14) - self._px(24)
+            largest = min(self._px(92), round(line_h * (0.72 if compact else 0.62 if lines == 1 else 0.8)))
+            if room <= 0 or largest < 6:
+                continue
+            size = min(fit_width(self.fonts, label, room, largest, 6, bold=True) for label in widest)
+            if best is None or size > best[0]:
+                best = (size, lines, columns, side)
+        if best is None:
+            return
+        size, lines, columns, side = best
+        line_h = (box.height - gap * (lines - 1)) // lines
+        cell_w = (box.width - gap * (columns - 1)) // columns
+        for index, (desk, (label, color, number)) in enumerate(zip(row.desks, texts, strict=True)):
+            line, column = divmod(index, columns)
+            cell = pygame.Rect(box.left + column * (cell_w + gap), box.top + line * (line_h + gap), cell_w, line_h)
+            badge = pygame.Rect(cell.left, 0, side, side)
+            badge.centery = cell.centery
+            pygame.draw.rect(self.surface, NUMBER if not desk.paused else DIM, badge,
+                             border_radius=max(2, side // 8))
+            badge_text = str(desk.number)
+            badge_size = fit_width(self.fonts, badge_text, side - max(2, side // 6), round(side * 0.62), 6,
+                                   bold=True)
+            self._text(name, badge_text, badge_size, True, NUMBER_ON_LIGHT, centerx=badge.centerx,
+                       centery=badge.centery)
+            left = badge.right + self._px(14)
+            if desk.called and desk.serving is not None:
+                pill = pygame.Rect(left, 0, self.fonts.width(label, size, True) + self._px(24),
+                                   min(cell.height, self.fonts.font(size, True).get_height()))
+                pill.centery = cell.centery
+                pygame.draw.rect(self.surface, NUMBER, pill, border_radius=self._px(10))
+                self._text(name, label, size, True, NUMBER_ON_LIGHT, centerx=pill.centerx, centery=cell.centery)
+                continue
+            text_size = size
+            if not number:
+                # Words ("2012 Vắng mặt", "Tạm dừng") smaller than the numbers, as large as the cell allows;
+                # where "2012 Vắng mặt" would be too small to read, "Vắng mặt" alone.
+                room = cell.right - left
+                words = label
+                for words in ([label, NO_SHOW_TEXT] if desk.no_show is not None else [label]):
+                    text_size = fit_width(self.fonts, words, room, round(size * 0.7), 6, bold=True)
+                    if text_size >= size * 0.45:
+                        break
+                label = ellipsize(words, room, self.fonts.measure(text_size, True))
+            self._text(name, label, text_size, True, color, left=left, centery=cell.centery)
+
+    def _paint_paused_line(self, name: str, box: pygame.Rect, row: QueueRow) -> None:
         size = round(box.height * 0.55)
         drawn = self._text(name, PAUSED_TEXT, size, True, PAUSED, left=box.left, centery=box.centery)
         room = box.right - drawn.right - self._px(12)
@@ -504,7 +608,7 @@ class TvRenderer:
             self._text(name, ellipsize(row.reason, room, self.fonts.measure(reason_size, False)), reason_size, False,
                        MUTED, left=drawn.right + self._px(12), centery=box.centery)
 
-    def _paint_paused(self, name: str, box: pygame.Rect, row: CounterRow) -> None:
+    def _paint_paused(self, name: str, box: pygame.Rect, row: QueueRow) -> None:
         size = min(self._px(44), round(box.height * 0.42))
         title_h = self.fonts.font(size, True).get_height()
         reason_lines: list[str] = []
@@ -516,7 +620,7 @@ class TvRenderer:
         top = box.centery - (title_h + reason_h * len(reason_lines)) // 2
         self._text(name, PAUSED_TEXT, size, True, PAUSED, left=box.left, top=top)
         for i, line in enumerate(reason_lines):
-            self._text(name, line, reason_size, False, MUTED, left=box.left, top=top + title_h + i * reason_h)
+            self._text(name, line, reason_size, False, MUTED, left=box.left, top=top + i * reason_h + title_h)
 
     # --- the banner ----------------------------------------------------------------------------
 

@@ -15,7 +15,11 @@ from audio.numbers import NORTH, SOUTH, vocabulary
 from audio.phrases import DEFAULT_TEMPLATE, AnnouncementTemplate, Call, PhraseCache
 
 COUNTERS = ["Văn phòng đăng ký đất đai", "Tư pháp - Hộ tịch", "Quầy 3"]
-CALL = Call(105, "Văn phòng đăng ký đất đai")
+# The numbers painted above those counters' desks (the second one's is two words: "mười hai").
+NUMBERS = (1, 12, 3)
+CALL = Call(105, "Văn phòng đăng ký đất đai", 1)
+# A site that names the counter instead of its number.
+NAME_TEMPLATE = "Mời khách hàng số {number} đến quầy {counter_name}"
 WARM_TIMEOUT = 60.0
 
 
@@ -31,17 +35,34 @@ def _engines(tiny_voice: Path) -> list[SpeechEngine]:
     return engines
 
 
-def test_the_template_splits_into_fixed_parts_names_and_number_words() -> None:
+def test_the_template_splits_into_fixed_parts_and_number_words() -> None:
     template = AnnouncementTemplate(DEFAULT_TEMPLATE)
-    assert template.fixed_parts == ("Mời khách hàng số", "đến quầy")
-    assert template.sentence(CALL) == "Mời khách hàng số một trăm lẻ năm đến quầy Văn phòng đăng ký đất đai"
+    assert DEFAULT_TEMPLATE == "Mời khách hàng số {number} đến quầy số {counter_number}"
+    assert template.fixed_parts == ("Mời khách hàng số", "đến quầy số")
+    assert template.sentence(CALL) == "Mời khách hàng số một trăm lẻ năm đến quầy số một"
     kinds = [(segment.kind, segment.text) for segment in template.segments(CALL)]
     assert kinds == [("text", "Mời khách hàng số"), ("number", "một trăm lẻ năm"),
-                     ("text", "đến quầy"), ("text", "Văn phòng đăng ký đất đai")]
-    assert AnnouncementTemplate(DEFAULT_TEMPLATE, NORTH).sentence(Call(1005, "Quầy 2")) == \
-        "Mời khách hàng số một nghìn không trăm linh năm đến quầy Quầy hai"
-    assert AnnouncementTemplate(DEFAULT_TEMPLATE, SOUTH).sentence(Call(1005, "A")) == \
-        "Mời khách hàng số một ngàn không trăm lẻ năm đến quầy A"
+                     ("text", "đến quầy số"), ("number", "một")]
+    # The number painted above the desk, not the id, when the hub sends one.
+    assert template.sentence(Call(2014, "Tư pháp - Hộ tịch", counter_id=2, counter_number=12)) == \
+        "Mời khách hàng số hai nghìn không trăm mười bốn đến quầy số mười hai"
+    assert AnnouncementTemplate(DEFAULT_TEMPLATE, NORTH).sentence(Call(1005, "Quầy 2", 2)) == \
+        "Mời khách hàng số một nghìn không trăm linh năm đến quầy số hai"
+    assert AnnouncementTemplate(DEFAULT_TEMPLATE, SOUTH).sentence(Call(1005, "A", 25)) == \
+        "Mời khách hàng số một ngàn không trăm lẻ năm đến quầy số hai mươi lăm"
+    # A call that knows neither the counter's number nor its id says its name there, not nothing.
+    assert template.sentence(Call(7, "Đăng ký kinh doanh")) == "Mời khách hàng số bảy đến quầy số Đăng ký kinh doanh"
+
+
+def test_a_template_may_name_the_counter_or_the_queue() -> None:
+    named = AnnouncementTemplate(NAME_TEMPLATE)
+    assert named.fixed_parts == ("Mời khách hàng số", "đến quầy")
+    assert named.sentence(Call(1005, "Quầy 2", 2)) == "Mời khách hàng số một nghìn không trăm lẻ năm đến quầy Quầy hai"
+    by_queue = AnnouncementTemplate("Mời số {number}, {queue_name}, đến quầy số {counter_number}")
+    assert by_queue.sentence(Call(21, "Quầy A", 5, 5, "Tư pháp - Hộ tịch")) == \
+        "Mời số hai mươi mốt Tư pháp - Hộ tịch đến quầy số năm"
+    # A call without its queue's name says the counter's, as the hub's own template filling does.
+    assert by_queue.sentence(Call(21, "Quầy A", 5)) == "Mời số hai mươi mốt Quầy A đến quầy số năm"
 
 
 def test_other_templates_placeholders_and_punctuation() -> None:
@@ -53,26 +74,39 @@ def test_other_templates_placeholders_and_punctuation() -> None:
         AnnouncementTemplate("Số {ticket}")
 
 
-def test_warm_up_caches_fixed_parts_names_and_every_number_word(tiny_voice: Path) -> None:
+def test_warm_up_caches_fixed_parts_the_counters_numbers_and_every_number_word(tiny_voice: Path) -> None:
     engine = CountingEngine(PiperEngine(tiny_voice))
     phrases = PhraseCache(engine)
-    phrases.warm_up(COUNTERS)
+    phrases.warm_up(COUNTERS, queue_names=["Đất đai"], counter_numbers=NUMBERS)
     assert phrases.wait_warm(WARM_TIMEOUT)
-    expected = {"Mời khách hàng số", "đến quầy", *[name.replace("3", "ba") for name in COUNTERS],
-                *vocabulary(phrases.style)}
+    # The default template says the counter's number, not its name nor its queue's: those are not synthesized.
+    expected = {"Mời khách hàng số", "đến quầy số", "mười hai", *vocabulary(phrases.style)}
     assert set(engine.texts) == expected
-    assert len(engine.texts) == len(expected)  # each once
+    assert len(engine.texts) == len(expected)  # each once ("một" and "ba" are number words already)
     assert "triệu" in engine.texts and "lẻ" in engine.texts and "nghìn" in engine.texts
 
     before = len(engine.texts)
     for number in (0, 5, 15, 21, 24, 105, 1005, 2024, 9999):
-        rendered = phrases.render(Call(number, COUNTERS[number % 3]))
+        which = number % 3
+        rendered = phrases.render(Call(number, COUNTERS[which], which + 1, NUMBERS[which]))
         assert rendered.cached and rendered.clip.duration > 0.5
+    assert phrases.assemble(Call(1, COUNTERS[1], 2, 12)) is not None
+    assert phrases.missing_pieces(Call(1, COUNTERS[1], 2, 12)) == []
     assert len(engine.texts) == before  # nothing synthesized while announcing
     # Warming again (a new SNAPSHOT) synthesizes only what is new.
-    phrases.warm_up([*COUNTERS, "Thuế"])
+    phrases.warm_up([*COUNTERS, "Thuế"], counter_numbers=[*NUMBERS, 15])
     assert phrases.wait_warm(WARM_TIMEOUT)
-    assert engine.texts[before:] == ["Thuế"]
+    assert engine.texts[before:] == ["mười lăm"]
+
+
+def test_warm_up_caches_the_names_a_template_says(tiny_voice: Path) -> None:
+    engine = CountingEngine(PiperEngine(tiny_voice))
+    phrases = PhraseCache(engine, "Mời số {number}, {queue_name}, đến {counter_name}")
+    phrases.warm_up(COUNTERS, queue_names=["Đất đai", "Tư pháp - Hộ tịch"], counter_numbers=NUMBERS,
+                    background=False)
+    assert {"Đất đai", "Tư pháp - Hộ tịch", "Văn phòng đăng ký đất đai", "Quầy ba"} <= set(engine.texts)
+    assert "mười hai" not in engine.texts  # the counter's number is not said
+    assert phrases.render(Call(5, COUNTERS[0], 1, 1, "Đất đai")).cached
 
 
 def test_warm_up_runs_in_the_background(tiny_voice: Path) -> None:
@@ -102,7 +136,7 @@ def test_assembled_call_lasts_about_as_long_as_the_whole_sentence(tiny_voice: Pa
     whole = phrases.render(CALL)
     assert not whole.cached
     phrases = PhraseCache(engine)  # a fresh cache: the whole sentence is not in it
-    phrases.warm_up(COUNTERS, background=False)
+    phrases.warm_up(COUNTERS, counter_numbers=NUMBERS, background=False)
     assembled = phrases.render(CALL)
     assert assembled.cached and assembled.text == whole.text
     # Not a timing check: the joined pieces must be neither clipped words nor padded silence.
@@ -112,16 +146,27 @@ def test_assembled_call_lasts_about_as_long_as_the_whole_sentence(tiny_voice: Pa
 
 def test_uncached_call_is_synthesized_whole_then_its_missing_piece_is_cached(tiny_voice: Path) -> None:
     engine = CountingEngine(PiperEngine(tiny_voice))
-    phrases = PhraseCache(engine)
+    phrases = PhraseCache(engine, NAME_TEMPLATE)
     phrases.warm_up(COUNTERS, background=False)
-    renamed = Call(7, "Đăng ký kinh doanh")
+    renamed = Call(7, "Đăng ký kinh doanh", 4)
     first = phrases.render(renamed)
     assert not first.cached
     assert "Mời khách hàng số bảy đến quầy Đăng ký kinh doanh" in engine.texts  # the number already in words
     assert phrases.wait_warm(WARM_TIMEOUT)
     assert "Đăng ký kinh doanh" in engine.texts
-    assert phrases.render(Call(8, "Đăng ký kinh doanh")).cached
+    assert phrases.render(Call(8, "Đăng ký kinh doanh", 4)).cached
     assert phrases.misses == 1
+
+
+def test_a_counter_number_not_warmed_is_joined_from_its_words(tiny_voice: Path) -> None:
+    engine = CountingEngine(PiperEngine(tiny_voice))
+    phrases = PhraseCache(engine)
+    phrases.warm_up(COUNTERS, counter_numbers=NUMBERS, background=False)
+    before = len(engine.texts)
+    # A counter added since the SNAPSHOT: "hai mươi ba" is not one piece, its words are.
+    rendered = phrases.render(Call(3001, "Quầy mới", 23, 23))
+    assert rendered.cached and rendered.text == "Mời khách hàng số ba nghìn không trăm lẻ một đến quầy số hai mươi ba"
+    assert len(engine.texts) == before
 
 
 def test_recalls_and_prefetched_sentences_come_from_memory(tiny_voice: Path) -> None:
@@ -159,12 +204,12 @@ def test_unreadable_or_unwritable_disk_cache_degrades_to_memory(
         tmp_path: Path, tiny_voice: Path, caplog: pytest.LogCaptureFixture) -> None:
     cache_dir = tmp_path / "cache"
     engine = CountingEngine(PiperEngine(tiny_voice))
-    PhraseCache(engine, cache_dir=cache_dir).warm_up(["Thuế"], background=False)
+    PhraseCache(engine, NAME_TEMPLATE, cache_dir=cache_dir).warm_up(["Thuế"], background=False)
     for path in cache_dir.glob("*.wav"):
         path.write_bytes(b"torn")
     engine.texts.clear()
     with caplog.at_level(logging.WARNING, logger="audio.phrases"):
-        phrases = PhraseCache(engine, cache_dir=cache_dir)
+        phrases = PhraseCache(engine, NAME_TEMPLATE, cache_dir=cache_dir)
         phrases.warm_up(["Thuế"], background=False)
     assert "ignoring unreadable" in caplog.text
     assert "Thuế" in engine.texts and phrases.render(Call(1, "Thuế")).cached
@@ -172,7 +217,7 @@ def test_unreadable_or_unwritable_disk_cache_degrades_to_memory(
     blocked = tmp_path / "a-file-not-a-dir"
     blocked.write_text("")
     with caplog.at_level(logging.WARNING, logger="audio.phrases"):
-        phrases = PhraseCache(engine, cache_dir=blocked / "cache")
+        phrases = PhraseCache(engine, NAME_TEMPLATE, cache_dir=blocked / "cache")
         phrases.warm_up(["Thuế"], background=False)
     assert "caching in memory only" in caplog.text
     assert phrases.render(Call(1, "Thuế")).cached

@@ -26,8 +26,9 @@ class HalfRuler:
     def line_height(self, size: int, bold: bool = False) -> int:
         return size
 
-    def lines(self, text: str, size: int, width: int, bold: bool = False) -> list[str]:
-        return balanced_lines(text, width, lambda line: self.width(line, size, bold))
+    def lines(self, text: str, size: int, width: int, bold: bool = False, *, max_lines: int | None = None
+              ) -> list[str]:
+        return balanced_lines(text, width, lambda line: self.width(line, size, bold), max_lines=max_lines)
 
 
 def test_largest_fitting_steps_down_and_stops_at_the_smallest():
@@ -91,3 +92,19 @@ def test_cut_lines_puts_the_rest_on_the_last_line_and_cuts_it():
     assert cut_lines("Đăng ký đất đai tài sản", 8, 2, len) == ["Đăng ký", "đất đai" + ELLIPSIS]
     assert cut_lines("Đăng ký đất đai", 8, 2, len) == ["Đăng ký", "đất đai"]
     assert cut_lines("Chứng-thực-bản-sao và", 8, 1, len) == ["Chứng-t" + ELLIPSIS]
+
+
+def test_keeping_words_whole_takes_a_spare_line_or_a_smaller_size_but_never_less_than_the_smallest():
+    ruler = HalfRuler()
+    text = "Đăng ký đất đai tài sản"  # 23 characters; at 20, 13 to a line of 130
+    assert fit_lines(ruler, text, 130, 60, 20, 10, max_lines=3) == (20, ["Đăng ký đất", "đai tài sản"])
+    # With room for a third line, the words stay whole at the same size...
+    assert fit_lines(ruler, text, 130, 60, 20, 10, max_lines=3, keep_words=True) == (
+        20, ["Đăng ký", "đất đai", "tài sản"])
+    # ...and in a box of two lines, a smaller size keeps them whole (15 characters of 8) rather than split one.
+    assert fit_lines(ruler, text, 130, 40, 20, 10, max_lines=2) == (20, ["Đăng ký đất", "đai tài sản"])
+    assert fit_lines(ruler, text, 130, 40, 20, 10, max_lines=2, keep_words=True) == (
+        16, ["Đăng ký đất đai", "tài sản"])
+    # Where no size down to the smallest keeps them, the text still fits, split.
+    assert fit_lines(ruler, text, 130, 40, 20, 18, max_lines=2, keep_words=True) == (
+        20, ["Đăng ký đất", "đai tài sản"])

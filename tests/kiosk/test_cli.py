@@ -133,7 +133,7 @@ def test_the_console_script_is_installed():
 
 
 def test_the_kiosks_settings_reach_the_app(tmp_path, monkeypatch):
-    from appliance.node_config import parse_node_config
+    from appliance.node_config import NodeConfigError, parse_node_config
     from display.fonts import find_fonts
     from kiosk_node.cli import settings_from_config
 
@@ -158,6 +158,7 @@ def test_the_kiosks_settings_reach_the_app(tmp_path, monkeypatch):
         [kiosk.gpio]
         pin_factory = "mock"
         buttons = {{ "201" = 17 }}
+        priority_button = 23
     """))
     settings = settings_from_config(config)
     assert settings.client.client_id == "kiosk-token" and settings.client.location == "Sảnh B"
@@ -166,6 +167,9 @@ def test_the_kiosks_settings_reach_the_app(tmp_path, monkeypatch):
     assert (settings.result_seconds, settings.language, settings.size, settings.rotation, settings.fullscreen) == \
         (4.0, "en", (800, 480), 270, False)
     assert settings.fonts.regular == regular and settings.gpio.buttons == {"201": 17}
+    assert settings.gpio.priority_button == 23
+    with pytest.raises(NodeConfigError, match="priority_button: expected a whole number"):
+        parse_node_config('[kiosk.gpio]\npriority_button = "yes"\n')
 
 
 @pytest.mark.parametrize("driver, options, fullscreen", [

@@ -320,6 +320,46 @@ def test_ticket_time_is_the_halls_local_time():
     assert local_time(moment, "Not/A_Zone").strftime("%H:%M") == "00:30"
 
 
+def test_a_priority_ticket_carries_the_mark_and_the_reason_black_on_white():
+    from dataclasses import replace
+
+    from kiosk_node.ticket import priority_mark
+
+    ordinary = sample_ticket(datetime(2025, 7, 19, 3, 30, tzinfo=UTC))
+    for width in (576, 384):
+        context = TicketContext(site_name="Trung tâm", width=width, fonts=find_fonts())
+        mark = priority_mark("elderly", context)
+        # Black and white only, as wide as the text, framed: a solid black edge all round.
+        histogram = mark.histogram()
+        assert histogram[0] + histogram[255] == mark.width * mark.height
+        assert mark.width == width - 2 * round(18 * width / 576)
+        edges = [mark.getpixel((x, 0)) for x in range(mark.width)] + [mark.getpixel((0, y)) for y in range(mark.height)]
+        assert set(edges) == {0}
+        # Mostly white: the head is not asked to burn a solid band.
+        assert histogram[0] < 0.4 * mark.width * mark.height
+        priority = replace(ordinary, priority=True, priority_reason="elderly")
+        image = render_ticket(priority, context)
+        assert _contains_centred(image, mark)
+        assert not _contains_centred(image, priority_mark("merit", context))  # the reason is on it
+        assert not _contains_centred(render_ticket(ordinary, context), mark)
+        assert image.height > render_ticket(ordinary, context).height + 100
+        assert same_picture(decode_escpos(escpos_bytes(image, width)), image)
+    # In English the mark stays (officers read it) and the reason is in English.
+    context = TicketContext(site_name="Trung tâm", width=576, fonts=find_fonts())
+    assert not same_picture(priority_mark("elderly", context, "en"), priority_mark("elderly", context))
+
+
+def test_the_ticket_prints_its_label_and_every_counter_of_its_queue():
+    from dataclasses import replace
+
+    ticket = sample_ticket(datetime(2025, 7, 19, 3, 30, tzinfo=UTC))
+    context = TicketContext(site_name="Trung tâm", width=576, fonts=find_fonts())
+    image = render_ticket(ticket, context)
+    assert not same_picture(image, render_ticket(replace(ticket, label="A123"), context))
+    assert same_picture(image, render_ticket(replace(ticket, label="123"), context))  # the label is the number
+    assert not same_picture(image, render_ticket(replace(ticket, counter_numbers=(1,)), context))
+
+
 def _contains_centred(image: Image.Image, part: Image.Image) -> bool:
     """Whether ``part`` appears, dot for dot, horizontally centred somewhere down ``image``."""
     left = (image.width - part.width) // 2
