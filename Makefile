@@ -17,7 +17,7 @@ $(VENV)/.installed-hub: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-nodes: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[hub,kiosk,tv]'
+	$(BIN)/python -m pip install --quiet -e '.[hub,kiosk,tv,counter]'
 	touch $@ $(VENV)/.installed-hub
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
@@ -29,10 +29,12 @@ $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
 #   TV speech: espeak-ng; Vietnamese glyphs on kiosk, TV and screenshots: fonts-dejavu-core
 #   console browser tests: chromium chromium-driver
 #   deploy and systemd tests: systemd mtools dosfstools shellcheck openssl fdisk git
+#   the province's database (central tests start their own server): postgresql
 DEBIAN_PACKAGES := python3 python3-venv python3-pip make tzdata \
     espeak-ng fonts-dejavu-core \
     chromium chromium-driver \
-    systemd mtools dosfstools shellcheck openssl fdisk git
+    systemd mtools dosfstools shellcheck openssl fdisk git \
+    postgresql
 
 .PHONY: deps test-fast screenshots
 
@@ -67,6 +69,7 @@ SLOW_TESTS := --ignore=tests/console/test_browser.py --ignore=tests/console/test
 test-fast: deps $(VENV)/.installed-dev
 	$(BIN)/python -m pytest -m "not slow" $(SLOW_TESTS)
 
+# Every benchmark, each part three times (some 20 minutes; --quick for a smoke run): docs/performance.md.
 bench: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.run_all
 
@@ -111,7 +114,7 @@ wheelhouse: $(VENV)/.installed-hub
 	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir $(WHEELHOUSE) .
 	$(BIN)/python -m pip download --quiet --dest $(WHEELHOUSE) --only-binary=:all: \
 	    --python-version 3.11 --implementation cp $(addprefix --platform ,$(PI_PLATFORMS)) \
-	    "$$(ls $(WHEELHOUSE)/qms_hall-*.whl)[hub,kiosk,tv]"
+	    "$$(ls $(WHEELHOUSE)/qms_hall-*.whl)[hub,kiosk,tv,counter]"
 	@echo "wheelhouse: $$(ls $(WHEELHOUSE) | wc -l) wheels in $(WHEELHOUSE)"
 
 clean:

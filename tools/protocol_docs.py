@@ -47,7 +47,7 @@ from hub.site_config import SiteConfig  # noqa: E402
 from protocol import messages as m  # noqa: E402
 
 # Roles in the order PROTOCOL.md lists senders (devices, then people by rank).
-ROLE_ORDER = ("kiosk", "tv", "officer", "leader", "admin")
+ROLE_ORDER = ("kiosk", "tv", "counter", "officer", "leader", "admin")
 ALL_ROLES = ROLE_ORDER
 
 
@@ -77,7 +77,10 @@ MessageDoc = ClientMessageDoc | ServerMessageDoc
 _COUNTER_1 = "Văn phòng đăng ký đất đai"
 _COUNTER_2 = "Tư pháp - Hộ tịch"
 _PROCEDURE_101 = "Đăng ký đất đai, tài sản gắn liền với đất"
-_CALLED_TEXT = f"Mời khách hàng số 105 đến quầy {_COUNTER_1}"
+_CALLED_TEXT = "Mời khách hàng số 105 đến quầy số 1"
+_QUEUE_1 = "Đất đai"
+_CURRENT_105 = {"ticket_id": 456, "ticket_number": 105, "queue_id": 1, "priority": False,
+                "called_at": "2025-07-19T03:34:00.000Z", "ticket_label": "105"}
 
 # Keyed by struct, not by the "type" string: TICKET_CREATED, CALL_TICKET and
 # ANNOUNCEMENT are both client and hub messages, with different payloads.
@@ -88,8 +91,10 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
         sender_note="also before authentication",
         handling=(
             "Answered by `AUTH_OK`, or `ERROR` `AUTH_FAILED` when the token is invalid or expired, when one of "
-            "the seed's optional fields (`user_id`, `role`, `counter_id`) disagrees with the token, or when a "
-            "registered connection would change its role. May be sent again later, e.g. with a fresh token."
+            "the seed's optional fields (`user_id`, `role`, `counter_id`) disagrees with the token, when the "
+            "token was revoked (`qms-hub token revoke`, or its account was disabled, deleted or given a new "
+            "password, role or counter), or when a registered connection would change who it is. May be sent "
+            "again later, e.g. with a fresh token."
         ),
         example={
             "token": "Bearer eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJyb2xlIjoib2ZmaWNlciJ9.c2lnbmF0dXJl",
@@ -103,7 +108,11 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
         sender_note="also before authentication (the account decides the role)",
         handling=(
             "Answered by `LOGIN_OK` with a token, or, after a delay that grows with each failure on the "
-            "connection, `ERROR` `AUTH_FAILED`."
+            "connection, `ERROR` `AUTH_FAILED`. Attempts count before their password is checked, per username "
+            "and address, per address and per username: past a few failures the next attempt is refused "
+            "unchecked (`AUTH_FAILED`, saying how many seconds to wait), except the right password from an "
+            "address the person logged in from before. More logins at once than the hub checks get "
+            "`RATE_LIMITED`. A registered connection cannot log in as someone else (`AUTH_FAILED`)."
         ),
         example={"username": "officer01", "password": "mật-khẩu-của-bạn"},
     ),
@@ -130,24 +139,63 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
     m.TicketRequest: ClientMessageDoc(
         may_send=("kiosk", "leader", "admin"),
         handling=(
-            "Issues a ticket at `counter_id`, or at the counter that serves `procedure_id` (both given: the "
-            "procedure must belong to that counter; `counter_id` alone: the counter's first procedure names "
-            "the ticket). Answered with `TICKET_CREATED` once the ticket is on disk. A `request_id` already "
-            "used today returns that ticket again instead of a new one. The seed's other fields are assigned "
-            "by the hub; values sent for them are ignored. Errors: `COUNTER_NOT_FOUND`, `COUNTER_PAUSED`."
+            "Issues a ticket in the queue of `procedure_id`, or in `queue_id` (`counter_id` alone, as a seed kiosk "
+            "sends it: that counter's first queue; with `procedure_id`, the procedure must be one of the "
+            "counter's). `priority: true` with a `priority_reason` (`elderly`, `disability`, `pregnant`, "
+            "`child`, `merit`, `other`) puts it in the queue's priority line. Answered with `TICKET_CREATED` "
+            "once the ticket is on disk. A `request_id` is the kiosk's own: the same id again from the same "
+            "kiosk (client_id) the same day returns that ticket instead of a new one. The seed's other fields "
+            "are assigned by the hub; values sent for them are ignored. Errors: `COUNTER_NOT_FOUND`, "
+            "`COUNTER_PAUSED` (no counter of the queue is open)."
         ),
-        example={"counter_id": 1, "procedure_id": 101, "request_id": "kiosk-001-000123"},
+        example={"procedure_id": 101, "request_id": "kiosk-001-000123", "priority": True,
+                 "priority_reason": "elderly"},
     ),
     m.CallTicket: ClientMessageDoc(
         may_send=("officer", "leader", "admin"),
         own_counter=("officer",),
         handling=(
-            "Without `ticket_number`: closes the counter's current ticket and calls the longest-waiting one. "
-            "With it: calls that ticket (a recall if it was called before). Stored, then `CALL_TICKET`, "
-            "`TICKET_ANNOUNCEMENT` and `QUEUE_UPDATE`. Errors: `QUEUE_EMPTY`, `COUNTER_PAUSED`, "
-            "`TICKET_NOT_FOUND`, `COUNTER_NOT_FOUND`."
+            "Without `ticket_number`: closes the counter's current ticket as done and calls the next one: the "
+            "longest-waiting across the counter's queues, priority tickets first unless `priority_streak` "
+            "priority calls in a row were made at this counter and a normal ticket waits; the counter's backup "
+            "queues the same way, only when its own have nobody waiting. A ticket is never current at two "
+            "counters. With `ticket_number` (and `queue_id` when the number is ambiguous): calls that ticket of "
+            "a queue the counter serves, or recalls its current one. Stored, then `TICKET_ANNOUNCEMENT`, "
+            "`CALL_TICKET`, `TICKET_UPDATED` for the ticket it closed, and `QUEUE_UPDATE`. With nobody "
+            "waiting the current ticket is still closed (`TICKET_UPDATED`) and the answer is `QUEUE_EMPTY`. "
+            "Errors: `QUEUE_EMPTY`, `COUNTER_PAUSED`, `TICKET_NOT_FOUND`, `COUNTER_NOT_FOUND`."
         ),
         example={"counter_id": 1},
+    ),
+    m.TicketAction: ClientMessageDoc(
+        may_send=("officer", "leader", "admin"),
+        own_counter=("officer",),
+        handling=(
+            "`finish`: the counter's current ticket is done. `no_show`: the citizen did not come. `transfer`: the "
+            "current ticket waits again in `to_queue_id` (or the first queue of `to_counter_id`), keeping its "
+            "number, ahead of every ticket of that queue issued after it. `return`: the `no_show` ticket "
+            "`ticket_number` (of `queue_id` when ambiguous) waits again, first in its queue. `note` is kept with "
+            "the ticket's history. Durable before it is answered, audited; answered with `TICKET_UPDATED`, "
+            "which TVs, counter displays and admins get too, then `QUEUE_UPDATE`. An action that does not apply "
+            "(nothing being served, a ticket that is not a no-show) gets `TICKET_NOT_FOUND` or `INVALID_MESSAGE` "
+            "and changes nothing."
+        ),
+        example={"counter_id": 1, "action": "transfer", "to_counter_id": 4, "note": "Cần thêm hồ sơ bảo hiểm"},
+    ),
+    m.Rating: ClientMessageDoc(
+        may_send=("counter",),
+        sender_note="or anyone with the ticket's `ticket_code` (the citizen's status page), before or without AUTH",
+        handling=(
+            "The citizen's rating of a finished ticket: `score` 4 Rất hài lòng, 3 Hài lòng, 2 Chưa hài lòng, "
+            "1 Không hài lòng. A counter display may rate only a ticket its counter served, within 10 minutes "
+            "of the finish (a tap made while the hub was unreachable sends `rated_at`, the display's estimate "
+            "of the hub's time of the tap); the status page needs the ticket's `ticket_code`. One rating per "
+            "ticket, stored with its queue, counter and officer; answered with `RATING_RECORDED`. The same "
+            "`request_id` again from the same display is answered again, never stored twice. Errors: "
+            "`ALREADY_RATED`, `TICKET_NOT_FOUND` (not that counter's ticket, or a wrong code), `INVALID_MESSAGE` "
+            "(not finished, or too late)."
+        ),
+        example={"ticket_id": 456, "score": 4, "request_id": "counter-01-7f3a"},
     ),
     m.Announcement: ClientMessageDoc(
         may_send=("leader", "admin"),
@@ -169,7 +217,7 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
         example={"timestamp": "2025-07-19T10:30:00Z"},
     ),
     m.DeviceStatus: ClientMessageDoc(
-        may_send=("kiosk", "tv"),
+        may_send=("kiosk", "tv", "counter"),
         handling=(
             "Audited. A new problem (`status` `fault` or `warning`, or another `code` than the one last reported "
             "for that device and `component`) raises `SYSTEM_ALERT` `system_error` to admin consoles, severity "
@@ -184,6 +232,28 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
             "message": "Máy in hết giấy",
             "detail": "usb:0x0416:0x5011",
         },
+    ),
+    # --- people (admins only) ---------------------------------------------------------
+    m.UserList: ClientMessageDoc(
+        may_send=("admin",),
+        handling=(
+            "Answered by `USERS`: every account, without password hashes. Admins only: a leader runs the hall's "
+            "queues, not its accounts (`FORBIDDEN`)."
+        ),
+        example={"request_id": "users-1"},
+    ),
+    m.UserUpdate: ClientMessageDoc(
+        may_send=("admin",),
+        handling=(
+            "`disable`, `enable`, `set_password` (`password`, at least 8 characters, hashed with scrypt off the "
+            "event loop), `set_counter` (an officer's `counter_id`), `delete` (`confirm_username`: the account's "
+            "username typed again). Saved with its audit row, then `USER_UPDATED` to the sender and every admin "
+            "console. All but `enable` end the person's open sessions (closed with code 1008) and revoke their "
+            "tokens. Refused with `FORBIDDEN` when it would lock the hall out (an admin disabling or deleting "
+            "their own account, or the last admin who can log in), `COUNTER_NOT_FOUND` for an unknown counter, "
+            "`INVALID_MESSAGE` for an unknown account, a short password or a wrong confirmation."
+        ),
+        example={"user_id": 12, "action": "set_counter", "counter_id": 2, "request_id": "users-2"},
     ),
     # --- hub -> client ---------------------------------------------------------------
     m.AuthOk: ServerMessageDoc(
@@ -238,7 +308,12 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
             "`alerts` (newest first) and `stats` only for admin consoles. `public_url`: the site's public address "
             "(kiosks print a QR code of `{public_url}/t/{ticket_code}`), null when the site has none. "
             "`announcement_template`: the site's text for a call (placeholders as in the site file), which TVs "
-            "speak."
+            "speak. Version 2: `queues` (each line of citizens, the counters serving it, its waiting and "
+            "priority counts), `fields` (groups of procedures for the kiosk's menu), `priority_streak`; each "
+            "counter's `counter_number`, `queue_ids`, `backup_queue_ids`, `current_ticket` and, when an officer "
+            "is logged in there, `officer_name`; each procedure's `queue_id` and `field_id`. "
+            "`display_counters` (TVs only): the counters this TV shows, from the site file's `[[displays]]` "
+            "entry whose `location` is the TV's `REGISTER_CLIENT` location; empty: every counter."
         ),
         example={
             "site_name": "Trung tâm Phục vụ hành chính công tỉnh",
@@ -254,12 +329,18 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
                     "reason": "",
                     "changed_by": "",
                     "status_changed_at": None,
-                    "procedures": [{"procedure_id": 101, "procedure_name": _PROCEDURE_101}],
+                    "procedures": [{"procedure_id": 101, "procedure_name": _PROCEDURE_101, "queue_id": 1,
+                                    "field_id": 1}],
                     "current_number": 105,
                     "waiting_count": 3,
                     "next_numbers": [106, 107, 108],
                     "average_wait_time": 12,
                     "officer_connected": True,
+                    "counter_number": 1,
+                    "queue_ids": [1],
+                    "backup_queue_ids": [],
+                    "current_ticket": _CURRENT_105,
+                    "officer_name": "Nguyễn Văn A",
                 },
                 {
                     "counter_id": 2,
@@ -268,12 +349,18 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
                     "reason": "Đi họp",
                     "changed_by": "leader01",
                     "status_changed_at": "2025-07-19T02:10:00.000Z",
-                    "procedures": [{"procedure_id": 201, "procedure_name": "Đăng ký khai sinh"}],
+                    "procedures": [{"procedure_id": 201, "procedure_name": "Đăng ký khai sinh", "queue_id": 2,
+                                    "field_id": 2}],
                     "current_number": None,
                     "waiting_count": 0,
                     "next_numbers": [],
                     "average_wait_time": 0,
                     "officer_connected": False,
+                    "counter_number": 2,
+                    "queue_ids": [2],
+                    "backup_queue_ids": [1],
+                    "current_ticket": None,
+                    "officer_name": None,
                 },
             ],
             "announcements": [
@@ -295,6 +382,10 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
                     "counter_name": _COUNTER_1,
                     "announcement_text": _CALLED_TEXT,
                     "timestamp": "2025-07-19T03:34:00.000Z",
+                    "counter_number": 1,
+                    "queue_id": 1,
+                    "priority": False,
+                    "ticket_label": "105",
                 }
             ],
             "clients": [],
@@ -302,6 +393,20 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
             "stats": None,
             "public_url": "https://qms.example.gov.vn",
             "announcement_template": m.DEFAULT_ANNOUNCEMENT_TEMPLATE,
+            "queues": [
+                {"queue_id": 1, "queue_name": _QUEUE_1, "counter_ids": [1], "waiting_count": 3,
+                 "priority_waiting_count": 1, "next_numbers": [106, 107, 108], "average_wait_time": 12, "prefix": "",
+                 "backup_counter_ids": [2]},
+                {"queue_id": 2, "queue_name": _COUNTER_2, "counter_ids": [2], "waiting_count": 0,
+                 "priority_waiting_count": 0, "next_numbers": [], "average_wait_time": 0, "prefix": "",
+                 "backup_counter_ids": []},
+            ],
+            "fields": [
+                {"field_id": 1, "field_name": "Đất đai - Nhà ở", "procedure_ids": [101]},
+                {"field_id": 2, "field_name": "Tư pháp - Hộ tịch", "procedure_ids": [201]},
+            ],
+            "priority_streak": 3,
+            "display_counters": [],
         },
     ),
     m.CounterStatusUpdate: ServerMessageDoc(
@@ -327,7 +432,10 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
         ),
         when=(
             "A ticket was issued and is on disk. `people_ahead` and `estimated_wait_time` are as of issue. "
-            "`ticket_code` is the ticket's private code, for the printout."
+            "`ticket_code` is the ticket's private code, for the printout. Version 2: `queue_id`, `queue_name`, "
+            "`priority` (and `priority_reason`), `status`; `counter_id` is the first counter of the ticket's "
+            "queue while it waits, `counter_ids` every counter serving it (the ticket names them all); "
+            "`ticket_label` is the number as printed (the queue's prefix, then the number)."
         ),
         example={
             "ticket_id": 456,
@@ -342,13 +450,24 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
             "request_id": "kiosk-001-000123",
             "ticket_code": "q3Jx9dZk1sT-aB7w",
             "service_day": "2025-07-19",
+            "queue_id": 1,
+            "queue_name": _QUEUE_1,
+            "priority": True,
+            "priority_reason": "elderly",
+            "status": "waiting",
+            "counter_ids": [1],
+            "ticket_label": "105",
         },
     ),
     m.QueueUpdate: ServerMessageDoc(
         hears="every registered client (and, on registration, one per counter to the newcomer)",
         when=(
-            "A counter's queue or status changed: a ticket issued or called, a status change, the day turning. "
-            "`average_wait_time`: minutes a ticket taken now is expected to wait (see below)."
+            "A counter's queue or status changed: a ticket issued, called, finished, transferred or returned, a "
+            "status change, the day turning; one for each counter whose line moved (every counter serving the "
+            "queue, own or backup). The seed's fields describe the counter's own queues in the order it calls "
+            "them; `queues` has each queue it serves (own, then backup) as a line of its own, `current_ticket` "
+            "the ticket it serves. `average_wait_time`: minutes a ticket taken now is expected to wait (see "
+            "below)."
         ),
         example={
             "counter_id": 1,
@@ -358,11 +477,18 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
             "average_wait_time": 12,
             "counter_name": _COUNTER_1,
             "status": "active",
+            "queue_ids": [1],
+            "queues": [{"queue_id": 1, "waiting_count": 8, "priority_waiting_count": 1,
+                        "next_numbers": [106, 107, 108], "average_wait_time": 12}],
+            "current_ticket": _CURRENT_105,
+            "backup_queue_ids": [],
         },
     ),
     m.CallTicketOut: ServerMessageDoc(
-        hears="TVs, admin consoles, and the connection that called (an officer hears its own calls only)",
-        when="A ticket was called; `recall` is true when it had been called before.",
+        hears=("TVs, admin consoles, the counter display of the counter, and the connection that called (an "
+               "officer hears its own calls only)"),
+        when=("A ticket was called; `recall` is true when it had been called before. Version 2: the ticket's "
+              "`queue_id`, `queue_name`, `priority`, `status`, the counter's `counter_number`, `ticket_label`."),
         example={
             "ticket_number": 105,
             "counter_id": 1,
@@ -371,6 +497,52 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
             "timestamp": "2025-07-19T03:35:00.000Z",
             "ticket_id": 456,
             "recall": False,
+            "queue_id": 1,
+            "queue_name": _QUEUE_1,
+            "priority": False,
+            "status": "called",
+            "counter_number": 1,
+            "ticket_label": "105",
+        },
+    ),
+    m.RatingRecorded: ServerMessageDoc(
+        hears="the sender, the display of the counter that served the ticket, and admin consoles",
+        when="A rating was stored (or a replayed `request_id` was recognised: the same `rating_id` again).",
+        example={
+            "rating_id": 12,
+            "ticket_id": 456,
+            "ticket_number": 105,
+            "score": 4,
+            "counter_id": 1,
+            "source": "counter",
+            "timestamp": "2025-07-19T03:47:00.000Z",
+            "request_id": "counter-01-7f3a",
+        },
+    ),
+    m.TicketUpdated: ServerMessageDoc(
+        hears="TVs, counter displays, admin consoles, and the sender",
+        when=(
+            "A ticket's status changed other than by being called: `finish` (also when a call closes the "
+            "counter's previous ticket), `no_show`, `transfer` (`from_queue_id`, `from_counter_id`, and "
+            "`to_counter_id` when one was named; `queue_id` is where it waits now), `return`. `by`: who. Then "
+            "`QUEUE_UPDATE` for each counter whose line moved."
+        ),
+        example={
+            "ticket_id": 457,
+            "ticket_number": 106,
+            "queue_id": 4,
+            "counter_id": 1,
+            "status": "waiting",
+            "priority": False,
+            "action": "transfer",
+            "by": "officer01",
+            "timestamp": "2025-07-19T03:41:00.000Z",
+            "queue_name": "Bảo hiểm xã hội",
+            "ticket_label": "106",
+            "from_queue_id": 1,
+            "from_counter_id": 1,
+            "to_counter_id": 4,
+            "note": "Cần thêm hồ sơ bảo hiểm",
         },
     ),
     m.TicketAnnouncement: ServerMessageDoc(
@@ -386,6 +558,11 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
             "announcement_text": _CALLED_TEXT,
             "audio_url": None,
             "display_duration": 10,
+            "counter_number": 1,
+            "queue_id": 1,
+            "queue_name": _QUEUE_1,
+            "priority": False,
+            "ticket_label": "105",
         },
     ),
     m.AnnouncementOut: ServerMessageDoc(
@@ -424,7 +601,9 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
         when=(
             "After a ticket, a call, a status change or the day turning; at most one per the site's "
             "`stats_interval`, always with the latest figures. `average_wait_time`: mean minutes from ticket to "
-            "first call, today."
+            "first call, today. When the hall ships its history to the province's database: `central_pending_events` "
+            "(not yet confirmed), `central_lag_seconds` (the oldest one's age), `central_problem` (the last failure, "
+            "if any); null when shipping is off."
         ),
         example={
             "total_tickets_today": 245,
@@ -434,6 +613,9 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
             "timestamp": "2025-07-19T03:30:00.000Z",
             "waiting_total": 31,
             "served_today": 198,
+            "central_pending_events": 0,
+            "central_lag_seconds": 0.0,
+            "central_problem": "",
         },
     ),
     m.ClientConnected: ServerMessageDoc(
@@ -481,14 +663,46 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
             "request_id": "kiosk-001-000124",
         },
     ),
+    # --- people (admins only) ---------------------------------------------------------
+    m.Users: ServerMessageDoc(
+        hears="the admin who sent `USER_LIST`",
+        when="The answer to `USER_LIST`, in username order; `request_id` is the request's.",
+        example={
+            "users": [
+                {"user_id": 3, "username": "canbo1", "full_name": "Nguyễn Thị Lan", "role": "officer",
+                 "counter_id": 1, "disabled": False},
+                {"user_id": 1, "username": "quantri", "full_name": "Trần Văn Minh", "role": "admin",
+                 "counter_id": None, "disabled": False},
+            ],
+            "request_id": "users-1",
+        },
+    ),
+    m.UserUpdated: ServerMessageDoc(
+        hears="the admin who sent `USER_UPDATE`, and every other admin console (role admin)",
+        when=(
+            "An account was changed and saved. `user`: the account now (null once deleted); `sessions_ended`: "
+            "that person's connections the hub closed."
+        ),
+        example={
+            "action": "set_counter",
+            "user_id": 12,
+            "username": "canbo2",
+            "user": {"user_id": 12, "username": "canbo2", "full_name": "Lê Văn Hùng", "role": "officer",
+                     "counter_id": 2, "disabled": False},
+            "changed_by": "quantri",
+            "sessions_ended": 1,
+            "timestamp": "2025-07-19T03:30:00.000Z",
+            "request_id": "users-2",
+        },
+    ),
 }
 
 # When each error code is sent; where it comes from (the seed, PROTOCOL.md, or this hub).
 ERROR_DOCS: dict[str, tuple[str, str]] = {
     "AUTH_FAILED": ("seed", (
-        "`AUTH` with an invalid or expired token, or seed fields that disagree with it; a wrong `LOGIN`; any "
-        "other request before authentication or after the token expired; a registered connection "
-        "authenticating as another role."
+        "`AUTH` with an invalid, expired or revoked token, or seed fields that disagree with it; a wrong "
+        "`LOGIN`, or one refused unchecked after too many failures; any other request before authentication "
+        "or after the token expired; a registered connection authenticating or logging in as someone else."
     )),
     "INVALID_MESSAGE": ("seed", (
         "A frame that is not a valid message: not JSON, a binary frame, an unknown `type`, an unknown or missing "
@@ -501,15 +715,26 @@ ERROR_DOCS: dict[str, tuple[str, str]] = {
     )),
     "FORBIDDEN": ("PROTOCOL.md", (
         "The sender's role may not send this message, or not for this counter; `REGISTER_CLIENT` with a "
-        "client type the role does not allow, or a device's other `client_id`."
+        "client type the role does not allow, or a device's other `client_id`; any request but `PING` and "
+        "`REGISTER_CLIENT` from an authenticated connection that has not registered yet."
     )),
     "QUEUE_EMPTY": ("PROTOCOL.md", "`CALL_TICKET` without `ticket_number` when nobody is waiting."),
     "COUNTER_PAUSED": ("PROTOCOL.md", "`TICKET_CREATED` or `CALL_TICKET` at a counter that is paused or offline."),
     "RATE_LIMITED": ("PROTOCOL.md", (
-        "The connection sends faster than its rate limit; the frame was dropped. At most one a second."
+        "The connection sends faster than its rate limit; the frame was dropped. At most one a second. Also a "
+        "ticket request past the allowance of its token or kiosk (across all their connections), and a "
+        "`LOGIN` while more logins wait for their password check than the hub takes."
     )),
-    "TICKET_NOT_FOUND": ("this hub", (
-        "`CALL_TICKET` with a `ticket_number` not issued at that counter today."
+    "TICKET_NOT_FOUND": ("PROTOCOL.md", (
+        "`CALL_TICKET` with a `ticket_number` not issued today in a queue that counter serves; `TICKET_ACTION` "
+        "with nothing being served at the counter, or with a `ticket_number` that is not its current ticket."
+    )),
+    "COUNTER_BUSY": ("PROTOCOL.md", (
+        "`REGISTER_CLIENT` of an officer's console for a counter that has one already; register again with "
+        "`take_over: true` to close that one (it is closed with code 4001 and a reason it can show)."
+    )),
+    "ALREADY_RATED": ("PROTOCOL.md", (
+        "`RATING` of a ticket that has its rating already: one per ticket."
     )),
     "INTERNAL_ERROR": ("this hub", (
         "The hub could not carry out the request (the database failed, or a bug); nothing changed, and admin "
@@ -599,6 +824,11 @@ def _hub_facts() -> SimpleNamespace:
         rate=site.rate_limit.rate,
         burst=site.rate_limit.burst,
         close_after=site.rate_limit.close_after,
+        tickets_per_minute=site.rate_limit.tickets_per_minute,
+        ticket_burst=site.rate_limit.ticket_burst,
+        connections_per_address=site.rate_limit.connections_per_address,
+        connections_per_token=site.rate_limit.connections_per_token,
+        unauthenticated_connections=site.rate_limit.unauthenticated_connections,
         display_duration=site.display_duration,
         default_service_minutes=site.default_service_minutes,
         service_time_window=SERVICE_TIME_WINDOW,
@@ -669,7 +899,8 @@ def _intro(facts: SimpleNamespace) -> list[str]:
         "3. [Messages](#messages)",
         "4. [Error codes](#error-codes)",
         "5. [Beyond the seed](#beyond-the-seed)",
-        "6. [Message reference](#message-reference)",
+        "6. [HTTP routes](#http-routes)",
+        "7. [Message reference](#message-reference)",
         "",
         "## Transport",
         "",
@@ -685,11 +916,19 @@ def _intro(facts: SimpleNamespace) -> list[str]:
         "and `tls_key` in the site file).",
         "- A browser's `Origin` must be the hub's own address or one of the site's `allowed_origins`; others "
         "get HTTP 403.",
+        "- The `Host` of every request must be an address or a name of the hub (`localhost`, its host name and "
+        "`<host name>.local`, `public_url`'s host, the allowed origins' hosts, the site's `host_names`); any "
+        "other gets HTTP 421 (a page on a foreign name pointed at the hub: DNS rebinding).",
+        f"- Connections are capped: {facts.connections_per_address} from one address, "
+        f"{facts.unauthenticated_connections} not yet authenticated in all (the oldest of the address holding "
+        f"most makes room for a newcomer), {facts.connections_per_token} with one token (the oldest is closed "
+        "with 1008); the site file's `[rate_limit]` sets them.",
         "- Client messages are checked strictly: an unknown field, a wrong type, a value out of range or an "
-        "over-long string gets `ERROR` `INVALID_MESSAGE`. Text (passwords aside) is NFC-normalised and control "
-        "characters are dropped. Clients must ignore fields they do not know in hub messages: the hub adds "
-        "optional fields over time (`CONNECTION_ACK.protocol_version` says which protocol it speaks, now "
-        f"{m.PROTOCOL_VERSION}).",
+        "over-long string gets `ERROR` `INVALID_MESSAGE`, and so does a frame nested too deeply to read. Text "
+        "(passwords aside) is NFC-normalised; control, bidirectional (U+202A-U+202E, U+2066-U+2069, ...) and "
+        "invisible (zero-width, ...) characters are dropped. Clients must ignore fields they do not know in hub "
+        "messages: the hub adds optional fields over time (`CONNECTION_ACK.protocol_version` says which "
+        f"protocol it speaks, now {m.PROTOCOL_VERSION}).",
         "- Timestamps are ISO 8601 UTC with `Z`; the hub writes milliseconds (`2025-07-19T10:30:00.000Z`). "
         "Durations are whole minutes (`estimated_wait_time`, `average_wait_time`) or seconds (`duration`, "
         "`display_duration`), as in the seed.",
@@ -702,7 +941,8 @@ def _intro(facts: SimpleNamespace) -> list[str]:
         f"for later connections (valid {_number(facts.login_token_hours)} h). A failed attempt gets `ERROR` "
         "`AUTH_FAILED` and may be retried while the deadline lasts. Before authentication only `AUTH`, `LOGIN` "
         "and `PING` are served; anything else gets `ERROR` `AUTH_FAILED`. A request after the token expired "
-        "gets `AUTH_FAILED` too: send `AUTH` with a fresh token (the connection stays registered).",
+        "gets `AUTH_FAILED` too: send `AUTH` with a fresh token (the connection stays registered). A token "
+        "that is revoked while in use closes its connections with 1008 within a few seconds.",
         "2. **Register**: `REGISTER_CLIENT` → `CONNECTION_ACK`, then one `SNAPSHOT` (counters, procedures, "
         "queues, announcements, recent calls), then one `QUEUE_UPDATE` per counter, so a client that knows "
         "only the seed's messages is current at once. The `client_type` must fit the token's role, and a "
@@ -712,9 +952,10 @@ def _intro(facts: SimpleNamespace) -> list[str]:
         "   | --- | --- |",
         *[f"   {row}" for row in role_rows],
         "",
-        "   Only registered connections hear broadcasts; before that a connection hears only answers to its "
-        "own requests. A `client_id` that registers again while its old connection is still open replaces it "
-        "(the old one is closed with 1000, `replaced by a newer connection`).",
+        "   Between authenticating and registering only `PING` and `REGISTER_CLIENT` are served (anything "
+        "else gets `ERROR` `FORBIDDEN`). Only registered connections hear broadcasts; before that a connection "
+        "hears only answers to its own requests. A `client_id` that registers again while its old connection "
+        "is still open replaces it (the old one is closed with 1000, `replaced by a newer connection`).",
         "3. **Stay current**: every later change reaches each client as the messages in the table below.",
         f"4. **Heartbeat**: the hub sends WebSocket pings every {_number(facts.ping_interval)} s and closes a "
         f"connection that has not answered within {_number(facts.ping_timeout)} s (admin consoles see "
@@ -724,7 +965,10 @@ def _intro(facts: SimpleNamespace) -> list[str]:
         f"bursts of up to {facts.burst} (the site file's `[rate_limit]`). A frame over the limit is dropped "
         "and answered with `ERROR` `RATE_LIMITED` (at most one a second); a connection that keeps flooding "
         f"({facts.close_after} frames dropped without slowing down) is closed with 1008 (`rate limit "
-        "exceeded`).",
+        "exceeded`). Tickets have an allowance of their own, per token and per kiosk across all their "
+        f"connections: {_number(facts.tickets_per_minute)} a minute, {facts.ticket_burst} at once "
+        "(`tickets_per_minute`, `ticket_burst`); past it `ERROR` `RATE_LIMITED`. A retry of a request already "
+        "answered is not counted.",
         "6. **Reconnect** 5 s after a drop and repeat steps 1 and 2: the `SNAPSHOT` and `QUEUE_UPDATE`s make the "
         "client current again, announcements still on screen included.",
         "",
@@ -733,7 +977,8 @@ def _intro(facts: SimpleNamespace) -> list[str]:
         "| code | when |",
         "| --- | --- |",
         "| 1000 | the `client_id` registered again on a newer connection |",
-        f"| 1008 | no authentication within {_number(facts.auth_timeout)} s; flooding past the rate limit |",
+        f"| 1008 | no authentication within {_number(facts.auth_timeout)} s; flooding past the rate limit; the "
+        "token was revoked; the token is in use on too many newer connections |",
         f"| 1009 | a frame larger than {kib} KiB |",
         "| 1011 | no answer to the hub's pings |",
         "",
@@ -862,10 +1107,62 @@ def _reference() -> list[str]:
     return lines
 
 
+def _http_routes() -> list[str]:
+    """The plain HTTP GETs on the same port (hub/http_gate.py, hub/http_routes.py), reports in full."""
+    from hub import http_routes, reports
+
+    pages = ", ".join(f"`{path}`" for path in http_routes.PAGES)
+    groupings = "|".join(reports.GROUPINGS)
+    periods = ", ".join(f"`{period}`" for period in reports.PERIODS)
+    report_paths = ", ".join(f"`{path}`" for path in http_routes.REPORT_FORMATS)
+    return [
+        "## HTTP routes",
+        "",
+        "Plain HTTP GET on the WebSocket port (any other method gets 405). Every answer carries the same "
+        "security headers, among them `Content-Security-Policy: " + http_routes.CONTENT_SECURITY_POLICY + "`. "
+        "The listings and reports want a token in an `Authorization: Bearer <token>` header (never in the "
+        "address): without one, or with one the hub does not accept, 401 with `WWW-Authenticate: Bearer`; "
+        "with a role that may not see it, 403. Errors are JSON `{error, message}`, the message Vietnamese "
+        "first with English in brackets.",
+        "",
+        "| path | who | answer |",
+        "| --- | --- | --- |",
+        "| `/healthz` | anyone | JSON: status, version, connected clients, database ok |",
+        "| `/metrics` | anyone | Prometheus text |",
+        f"| {pages} | anyone (the pages log in over the WebSocket) | the console's pages (HTML); their files "
+        "under `/console/`, libraries under `/console/vendor/` |",
+        "| `/t/<code>`, `/api/t/<code>` | whoever holds the ticket (its code) | the citizen's ticket page, its "
+        "JSON |",
+        "| `/api/counter-tickets` | an officer (its counter); leader, admin (`?counter_id=N`) | the counter's "
+        "waiting line and its no-shows, JSON |",
+        "| `/api/tickets`, `/api/tickets.csv` | leader, admin | a day's tickets (`?date=YYYY-MM-DD`, today by "
+        "default), JSON or CSV |",
+        f"| {report_paths} | leader, admin | the centre's report: JSON, CSV (UTF-8 with BOM), Excel |",
+        "",
+        "### Reports",
+        "",
+        f"`/api/reports?from=YYYY-MM-DD&to=YYYY-MM-DD&by={groupings}`, or `period=` one of {periods} "
+        "instead of the two dates (by the hub's clock, in the site's time zone; weeks start on Monday). "
+        "Without either: this month so far; without `by`: `queue`. The answer (PROTOCOL.md \"Reports\"): "
+        "`{from, to, by, rows, total, wait_distribution, site_name, timezone, definitions}`; each row and "
+        "`total` has `key`, `label`, `issued`, `served`, `no_show`, `transferred`, `wait_mean_min`, "
+        "`wait_p90_min`, `service_mean_min`, `service_p90_min`, `ratings`, `rating_mean`, `rating_counts` "
+        "(`{\"1\": n, ... \"4\": n}`); a mean or percentile with nothing to measure is `null`. "
+        "`wait_distribution` lists `{from_min, to_min, label, count}` bars of the range's waits. "
+        "[docs/reports.md](reports.md) defines every column. `.csv` is the same table with Vietnamese "
+        "headers and a total line; `.xlsx` an Excel workbook (also `by=all`: a sheet per grouping); both "
+        "named for the grouping and the range in `Content-Disposition`. Refused with 400: `bad_date` "
+        "(not YYYY-MM-DD), `bad_range` (`from` after `to`, or both `period` and dates), `range_too_long` "
+        f"(more than {reports.MAX_RANGE_DAYS} days), `bad_grouping`, `bad_period`.",
+        "",
+    ]
+
+
 def render() -> str:
     """The whole of docs/protocol.md."""
     facts = _hub_facts()
-    lines = [*_intro(facts), *_message_table(), *_error_table(), *_beyond_the_seed(facts), *_reference()]
+    lines = [*_intro(facts), *_message_table(), *_error_table(), *_beyond_the_seed(facts), *_http_routes(),
+             *_reference()]
     while lines and lines[-1] == "":
         lines.pop()
     return "\n".join(lines) + "\n"

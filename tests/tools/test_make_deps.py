@@ -105,12 +105,14 @@ def test_a_failed_apt_get_says_what_it_could_not_install(machine, tmp_path):
 def test_make_test_runs_deps_before_the_venv():
     # -n: what make would do for a fresh clone (no venv) and for this one.
     for venv in ("/nonexistent/venv", ".venv"):
-        done = subprocess.run(["make", "--no-print-directory", "-n", "test", f"VENV={venv}"], cwd=REPO_ROOT, capture_output=True,
+        done = subprocess.run(["make", "--no-print-directory", "-n", "test", f"VENV={venv}"], cwd=REPO_ROOT,
+                              capture_output=True,
                               text=True, check=True)
         lines = done.stdout.splitlines()
         assert lines[0].startswith("bash tools/debian_deps.sh "), lines[:3]
         assert lines[-1].endswith("-m pytest")
-    done = subprocess.run(["make", "--no-print-directory", "-n", "test-fast"], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    done = subprocess.run(["make", "--no-print-directory", "-n", "test-fast"], cwd=REPO_ROOT,
+                          capture_output=True, text=True, check=True)
     assert done.stdout.startswith("bash tools/debian_deps.sh ")
 
 
@@ -144,6 +146,7 @@ def test_already_installed_is_quick_on_this_machine():
     if missing.returncode != 0:
         pytest.skip(f"some packages are not installed here: {missing.stderr.strip()}")
     env = {**os.environ, "PATH": "/usr/bin:/bin"}
-    done = subprocess.run(["make", "-s", "--no-print-directory", "deps"], cwd=REPO_ROOT, env=env, capture_output=True, text=True,
+    done = subprocess.run(["make", "-s", "--no-print-directory", "deps"], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True,
                           timeout=10, check=False)
     assert (done.returncode, done.stdout, done.stderr) == (0, "", "")

@@ -11,7 +11,8 @@ from support import REPO_ROOT
 
 def make_dry_run(target: str) -> list[str]:
     """The pytest command line ``make TARGET`` runs."""
-    done = subprocess.run(["make", "--no-print-directory", "-n", target], cwd=REPO_ROOT, capture_output=True, text=True, check=True)
+    done = subprocess.run(["make", "--no-print-directory", "-n", target], cwd=REPO_ROOT,
+                          capture_output=True, text=True, check=True)
     (line,) = [line for line in done.stdout.splitlines() if " -m pytest" in line]
     return shlex.split(line)[3:]
 
