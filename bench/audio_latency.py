@@ -37,8 +37,16 @@ from audio.phrases import Call, PhraseCache
 from audio.player import Announcer, PlaybackEvent
 from bench.harness import machine, percentiles
 
-SENTENCE_CALL = Call(105, "Văn phòng đăng ký đất đai")
+SENTENCE_CALL = Call(105, "Văn phòng đăng ký đất đai", 1, 1)
 COUNTERS = ["Văn phòng đăng ký đất đai", "Tư pháp - Hộ tịch", "Thuế", "Bảo hiểm xã hội"]
+# The numbers painted above those counters' desks: the default template says "đến quầy số {counter_number}".
+COUNTER_NUMBERS = (1, 2, 3, 4)
+
+
+def counter_call(number: int, index: int) -> Call:
+    """A call to the index-th counter, as the TV gets it: the counter's name, id and number."""
+    which = index % len(COUNTERS)
+    return Call(number, COUNTERS[which], COUNTER_NUMBERS[which], COUNTER_NUMBERS[which])
 WAIT = 120.0
 
 
@@ -72,19 +80,19 @@ def latencies(engine: SpeechEngine, *, cached: bool, chime: bool, rounds: int) -
     speech: list[float] = []
     phrases = PhraseCache(engine)
     if cached:
-        phrases.warm_up(COUNTERS, background=False)
+        phrases.warm_up(COUNTERS, counter_numbers=COUNTER_NUMBERS, background=False)
     announcer = Announcer(phrases, repeat=1, chime=chime, repeat_gap=0.0, chime_gap=0.0, after_gap=0.0)
     with announcer:
         if announcer.silent:
             raise RuntimeError(f"no mixer: {announcer.silent_reason}")
-        _round(announcer, Call(1, COUNTERS[0]))  # warm the worker and the mixer path
+        _round(announcer, counter_call(1, 0))  # warm the worker and the mixer path
         for index in range(rounds):
             if not cached:
                 # A fresh cache: neither the sentence nor its pieces are known.
                 phrases.wait_warm(WAIT)
                 phrases = PhraseCache(engine)
                 announcer.phrases = phrases
-            call = Call(100 + 7 * index, COUNTERS[index % len(COUNTERS)])
+            call = counter_call(100 + 7 * index, index)
             events = _round(announcer, call)
             first.append(events["started"].latency)
             speech.append(events["speech"].latency)
@@ -96,11 +104,11 @@ def latencies(engine: SpeechEngine, *, cached: bool, chime: bool, rounds: int) -
 
 def assembly_cost(engine: SpeechEngine, rounds: int) -> dict[str, float]:
     phrases = PhraseCache(engine)
-    phrases.warm_up(COUNTERS, background=False)
+    phrases.warm_up(COUNTERS, counter_numbers=COUNTER_NUMBERS, background=False)
     times = []
     for index in range(max(rounds, 20)):
         start = time.perf_counter()
-        rendered = phrases.render(Call(1000 + index, COUNTERS[index % len(COUNTERS)]))
+        rendered = phrases.render(counter_call(1000 + index, index))
         times.append(time.perf_counter() - start)
         assert rendered.cached
     return percentiles(times)

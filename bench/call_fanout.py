@@ -6,21 +6,32 @@ send ``CALL_TICKET {"counter_id": 1}``, wait for the fleet to report that
 every TV has the announcement; the round's latency is the last TV's receipt
 time minus ``t0`` (CLOCK_MONOTONIC is one clock for every process on Linux).
 What the hub does in that time: validate and authorise the frame, update the
-queue, commit the call to SQLite (synchronous=FULL, an fsync), then
-broadcast CALL_TICKET, TICKET_ANNOUNCEMENT and QUEUE_UPDATE to every TV.
+queue, commit the call to SQLite (synchronous=FULL, an fsync), then send
+every TV what a call sends it (TICKET_ANNOUNCEMENT, CALL_TICKET and
+QUEUE_UPDATE: one write per TV).
 
-The baseline runs beside it: ``bench.bare_server`` with a fleet process of
-the same size, receiving the same TICKET_ANNOUNCEMENT JSON from a caller
-connection and handing it to one ``websockets.broadcast`` call. A second
-baseline (``baseline_3``) broadcasts what the hub puts on each TV's wire for
-a call, CALL_TICKET, TICKET_ANNOUNCEMENT and QUEUE_UPDATE, with three
-``websockets.broadcast`` calls in the hub's order: the gap between it and the
-hub is the hub's own work, the gap between the two baselines is the cost of
-the protocol's three messages per call. The rounds of all three alternate (in
-random order within each turn), so load from anything else on the machine
-falls on all alike.
+Two baselines run beside it, each ``bench.bare_server`` with its own fleet
+process of the same size and a caller connection:
 
-``python -m bench.call_fanout [--sizes 10 100 500] [--rounds 300]``
+* ``baseline``: the call's TICKET_ANNOUNCEMENT, handed to one
+  ``websockets.broadcast`` (a bare one-frame broadcast);
+* ``baseline_3``: every frame the hub put on a TV's wire for that call, in
+  the hub's order, one ``websockets.broadcast`` each (a bare server sending
+  the same frames).
+
+The frames are the hub's own: one more TV connection, here, records what the
+hub sent for each call (up to a PING/PONG barrier), and the baselines send
+exactly those, so they follow whatever the protocol puts in a call. So each
+turn is the hub's round first, then the two baselines' in random order, with
+a jittered pause after each round: whatever else the machine is doing at the
+time weighs on all of them alike.
+
+``measure`` repeats the whole measurement (fresh processes each time) and
+reports each percentile as min / median / max over the repetitions;
+``pinned`` sizes run every server on one core (``taskset``), the fleets
+left free, standing in for a Raspberry Pi hub's slower cores.
+
+``python -m bench.call_fanout [--sizes 200 500 1000 2000] [--rounds 300] [--repeats 3] [--pinned 500]``
 """
 
 from __future__ import annotations
@@ -33,11 +44,12 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from bench.harness import (
+    TOKEN_TTL,
     Fleet,
+    LoadMeter,
     ServerProcess,
     expect,
     kiosk_token,
@@ -51,39 +63,18 @@ from bench.harness import (
     running_fleet,
     running_hub,
     send,
+    spread,
 )
-from hub.site_config import sample_site
-from protocol import messages as m
 
 COUNTER_ID = 1
 ROUND_TIMEOUT = 10.0
 # A pause between rounds, jittered so nothing periodic in either server lines up with the calls.
 PAUSE_RANGE = (0.010, 0.030)
 TICKET_MAKERS = 10
-
-
-def call_frames(number: int, total: int) -> list[str]:
-    """What a call of this number at counter 1 of the sample site puts on a TV's wire, in the hub's
-    order: CALL_TICKET, TICKET_ANNOUNCEMENT, QUEUE_UPDATE (``total`` tickets were made at the start)."""
-    site = sample_site()
-    counter = site.counter(COUNTER_ID)
-    assert counter is not None
-    call = m.CallTicketOut(m.CallTicketOutPayload(
-        ticket_number=number, counter_id=COUNTER_ID, counter_name=counter.name,
-        called_by=m.CalledBy(user_id=901, username="bench-officer-1", full_name="Cán bộ đo hiệu năng"),
-        timestamp=m.utc_timestamp(datetime.now(UTC)), ticket_id=number,
-    ))
-    announcement = m.TicketAnnouncement(m.TicketAnnouncementPayload(
-        ticket_number=number, counter_id=COUNTER_ID, counter_name=counter.name,
-        announcement_text=site.render_announcement(number, counter), audio_url=None,
-        display_duration=site.display_duration,
-    ))
-    update = m.QueueUpdate(m.QueueUpdatePayload(
-        counter_id=COUNTER_ID, current_number=number, waiting_count=total - number,
-        next_numbers=[n for n in range(number + 1, number + 1 + site.next_numbers_count) if n <= total],
-        average_wait_time=5, counter_name=counter.name, status="active",
-    ))
-    return [m.encode(message).decode() for message in (call, announcement, update)]
+SYSTEMS = ("hub", "baseline", "baseline_3")
+# The core every server gets in a pinned run: the other is left to the fleets and the bench.
+PINNED_CORE = "1"
+ANNOUNCEMENT = '"TICKET_ANNOUNCEMENT"'
 
 
 async def make_tickets(hub: ServerProcess, count: int, counter_id: int = COUNTER_ID) -> None:
@@ -107,23 +98,26 @@ async def make_tickets(hub: ServerProcess, count: int, counter_id: int = COUNTER
 
 @dataclass
 class Caller:
-    """One system under measurement: how to make it announce ticket ``number``, and its fleet."""
+    """One system under measurement: how to make it announce a call, and its fleet."""
 
     name: str
     fleet: Fleet
-    trigger: Callable[[int], Awaitable[None]]
+    trigger: Callable[[list[str]], Awaitable[None]]
     last: list[float] = field(default_factory=list)
     first: list[float] = field(default_factory=list)
 
-    async def round(self, number: int, keep: bool) -> None:
+    async def round(self, frames: list[str], number: int | None, keep: bool) -> int:
+        """One call; the ticket number the fleet saw announced (``number``: the one it must be)."""
         t0 = time.monotonic()
-        await self.trigger(number)
+        await self.trigger(frames)
         event = await self.fleet.next_event(ROUND_TIMEOUT)
-        if event.get("event") != "round" or event["ticket_number"] != number or event["count"] != self.fleet.count:
-            raise RuntimeError(f"{self.name}, round {number}: unexpected report {event}")
+        if (event.get("event") != "round" or event["count"] != self.fleet.count
+                or (number is not None and event["ticket_number"] != number)):
+            raise RuntimeError(f"{self.name}, round for ticket {number}: unexpected report {event}")
         if keep:
             self.last.append(event["last"] - t0)
             self.first.append(event["first"] - t0)
+        return int(event["ticket_number"])
 
 
 @contextlib.asynccontextmanager
@@ -139,7 +133,7 @@ async def hub_caller(hub: ServerProcess, fleet: Fleet) -> AsyncIterator[Caller]:
             if message["type"] == "ERROR":
                 errors.append(message["payload"])
 
-    async def call(number: int) -> None:
+    async def call(_frames: list[str]) -> None:
         if errors:
             raise RuntimeError(f"the hub refused a call: {errors[0]}")
         await send(officer, "CALL_TICKET", {"counter_id": COUNTER_ID})
@@ -152,17 +146,50 @@ async def hub_caller(hub: ServerProcess, fleet: Fleet) -> AsyncIterator[Caller]:
         await officer.close()
 
 
+class Recorder:
+    """One more TV of the hub's: what the hub put on a TV's wire for each call, for the baselines to send."""
+
+    def __init__(self, ws: Any):
+        self.ws = ws
+        self._probes = 0
+
+    async def frames_since_last(self) -> list[str]:
+        """Everything received since the last call, up to a PONG (the hub answers in order)."""
+        self._probes += 1
+        marker = f"recorder-{self._probes}"
+        await send(self.ws, "PING", {"timestamp": marker})
+        frames: list[str] = []
+        while True:
+            frame = await asyncio.wait_for(self.ws.recv(), ROUND_TIMEOUT)
+            if '"PONG"' in frame and marker in frame:
+                return frames
+            frames.append(frame)
+
+
 @contextlib.asynccontextmanager
-async def bare_caller(server: ServerProcess, fleet: Fleet, name: str, frames: list[list[str]]) -> AsyncIterator[Caller]:
-    """A caller handing the bare server, for ticket ``n``, ``frames[n - 1]`` to broadcast in order."""
+async def recording_tv(hub: ServerProcess) -> AsyncIterator[Recorder]:
+    token = hub.tokens().issue("tv", client_id="tv-recorder", ttl=TOKEN_TTL)
+    ws = await registered_client(hub.url, token, "tv", "tv-recorder")
+    try:
+        recorder = Recorder(ws)
+        await recorder.frames_since_last()  # the state sent on registering is not a call's
+        yield recorder
+    finally:
+        await ws.close()
+
+
+@contextlib.asynccontextmanager
+async def bare_caller(server: ServerProcess, fleet: Fleet, name: str, announcement_only: bool
+                      ) -> AsyncIterator[Caller]:
+    """A caller handing the bare server a call's frames to broadcast in order (or its announcement alone)."""
     caller = await open_connection(server.url)
     try:
         await caller.send("caller")
         if await asyncio.wait_for(caller.recv(), ROUND_TIMEOUT) != "ok":
             raise RuntimeError("the bare server did not accept the caller")
 
-        async def trigger(number: int) -> None:
-            batch = frames[number - 1]
+        async def trigger(frames: list[str]) -> None:
+            batch = [frame for frame in frames if ANNOUNCEMENT in frame] if announcement_only else frames
             await caller.send(batch[0] if len(batch) == 1 else json.dumps(batch, ensure_ascii=False))
 
         yield Caller(name, fleet, trigger)
@@ -170,58 +197,93 @@ async def bare_caller(server: ServerProcess, fleet: Fleet, name: str, frames: li
         await caller.close()
 
 
-async def measure_size(tvs: int, rounds: int, warmup: int) -> dict[str, Any]:
-    """The hub and both baselines side by side, their rounds interleaved in random order, so that
-    whatever else the machine is doing at the time weighs on all of them alike."""
+async def measure_size(tvs: int, rounds: int, warmup: int, cores: str | None = None) -> dict[str, Any]:
+    """The hub and both baselines side by side, their rounds interleaved (the hub's first in each turn,
+    then the baselines' in random order), so whatever else the machine does weighs on all alike."""
     total = rounds + warmup
-    wire = [call_frames(n + 1, total) for n in range(total)]
     async with contextlib.AsyncExitStack() as stack:
-        hub = await stack.enter_async_context(running_hub())
-        bare = await stack.enter_async_context(running_bare_server())
-        bare3 = await stack.enter_async_context(running_bare_server())
+        hub = await stack.enter_async_context(running_hub(cores=cores))
+        bare = await stack.enter_async_context(running_bare_server(cores=cores))
+        bare3 = await stack.enter_async_context(running_bare_server(cores=cores))
         await make_tickets(hub, total)
         hub_fleet = await stack.enter_async_context(running_fleet(hub, tvs))
         bare_fleet = await stack.enter_async_context(running_fleet(bare, tvs))
         bare3_fleet = await stack.enter_async_context(running_fleet(bare3, tvs))
+        recorder = await stack.enter_async_context(recording_tv(hub))
         callers = {
             "hub": await stack.enter_async_context(hub_caller(hub, hub_fleet)),
             "baseline": await stack.enter_async_context(
-                bare_caller(bare, bare_fleet, "websockets.broadcast", [[frames[1]] for frames in wire])),
+                bare_caller(bare, bare_fleet, "websockets.broadcast", announcement_only=True)),
             "baseline_3": await stack.enter_async_context(
-                bare_caller(bare3, bare3_fleet, "websockets.broadcast x3", wire)),
+                bare_caller(bare3, bare3_fleet, "websockets.broadcast x frames", announcement_only=False)),
         }
-        order = list(callers.values())
+        baselines = [callers["baseline"], callers["baseline_3"]]
+        frames_per_call: list[int] = []
         for index in range(total):
-            random.shuffle(order)
-            for caller in order:
-                await caller.round(index + 1, keep=index >= warmup)
+            keep = index >= warmup
+            number = await callers["hub"].round([], None, keep)
+            frames = await recorder.frames_since_last()
+            if not any(ANNOUNCEMENT in frame for frame in frames):
+                raise RuntimeError(f"the hub's call of ticket {number} sent a TV no TICKET_ANNOUNCEMENT: {frames}")
+            frames_per_call.append(len(frames))
+            await asyncio.sleep(random.uniform(*PAUSE_RANGE))
+            random.shuffle(baselines)
+            for caller in baselines:
+                await caller.round(frames, number, keep)
                 await asyncio.sleep(random.uniform(*PAUSE_RANGE))
-    result: dict[str, Any] = {"tvs": tvs, "rounds": rounds}
+    result: dict[str, Any] = {"tvs": tvs, "rounds": rounds, "pinned": cores is not None,
+                              "frames_per_call": max(frames_per_call)}
     for key, caller in callers.items():
         result[key] = {"last": percentiles(caller.last), "first": percentiles(caller.first)}
     hub_last = result["hub"]["last"]
     for key, suffix in (("baseline", ""), ("baseline_3", "_3")):
-        result[f"ratio_p50{suffix}"] = hub_last["p50_ms"] / result[key]["last"]["p50_ms"]
-        result[f"ratio_p99{suffix}"] = hub_last["p99_ms"] / result[key]["last"]["p99_ms"]
+        for p in ("p50", "p95", "p99"):
+            result[f"ratio_{p}{suffix}"] = hub_last[f"{p}_ms"] / result[key]["last"][f"{p}_ms"]
     return result
 
 
-async def measure(sizes: list[int], rounds: int, warmup: int, log=progress) -> list[dict[str, Any]]:
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One size's repetitions: each system's percentiles and each ratio as min / median / max."""
+    summary: dict[str, Any] = {"tvs": runs[0]["tvs"], "pinned": runs[0]["pinned"], "rounds": runs[0]["rounds"],
+                               "repeats": len(runs), "frames_per_call": max(run["frames_per_call"] for run in runs)}
+    for system in SYSTEMS:
+        summary[system] = {f"{p}_ms": spread([run[system]["last"][f"{p}_ms"] for run in runs])
+                           for p in ("p50", "p95", "p99")}
+        summary[system]["first_p50_ms"] = spread([run[system]["first"]["p50_ms"] for run in runs])
+    for key in [k for k in runs[0] if k.startswith("ratio_")]:
+        summary[key] = spread([run[key] for run in runs])
+    summary["other_cores"] = spread([run["load"]["other_cores"] for run in runs])
+    return summary
+
+
+async def measure(sizes: list[int], rounds: int, warmup: int, repeats: int = 3, pinned: list[int] | None = None,
+                  log=progress) -> dict[str, Any]:
     raise_open_file_limit(8192)
-    results = []
-    for tvs in sizes:
-        log(f"call fan-out: {tvs} TVs, the hub and two bare websockets baselines, {rounds} rounds each ...")
-        results.append(await measure_size(tvs, rounds, warmup))
-    return results
+    plan = [(tvs, None) for tvs in sizes] + [(tvs, PINNED_CORE) for tvs in pinned or []]
+    runs: dict[tuple[int, str | None], list[dict[str, Any]]] = {key: [] for key in plan}
+    for repeat in range(repeats):
+        for tvs, cores in plan:
+            log(f"call fan-out {repeat + 1}/{repeats}: {tvs} TVs{', servers on one core' if cores else ''}, "
+                f"the hub and two bare websockets baselines, {rounds} rounds each ...")
+            meter = LoadMeter()
+            run = await measure_size(tvs, rounds, warmup, cores)
+            run["load"] = meter.stop()
+            runs[(tvs, cores)].append(run)
+    return {"repeats": repeats, "sizes": [summarise(runs[key]) for key in plan],
+            "runs": [run for key in plan for run in runs[key]]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="Call fan-out latency, hub against bare websockets.broadcast")
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 100, 500])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[200, 500, 1000, 2000])
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--pinned", type=int, nargs="*", default=[500],
+                        help="sizes run again with every server pinned to one core")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(measure(args.sizes, args.rounds, args.warmup)), indent=2))
+    print(json.dumps(asyncio.run(measure(args.sizes, args.rounds, args.warmup, args.repeats, args.pinned)),
+                     indent=2))
 
 
 if __name__ == "__main__":

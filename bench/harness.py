@@ -16,14 +16,16 @@ import os
 import platform
 import re
 import resource
+import shutil
 import signal
 import socket
 import sqlite3
+import statistics
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass, fields
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
 from hub.auth import TokenAuthority
-from hub.site_config import load_site_config
+from hub.site_config import RateLimit, load_site_config
 from protocol import messages as m
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -42,11 +44,21 @@ START_TIMEOUT = 20.0
 REPLY_TIMEOUT = 10.0
 TOKEN_TTL = timedelta(hours=2)
 
-# The bench's officer calls some 30 times a second and its kiosks ask for
-# hundreds of tickets a second each: far past the sample site's flood guard
-# (20 messages a second per connection), which exists for misbehaving
-# clients, not for what is measured here. Everything else is the sample site.
-BENCH_RATE_LIMIT = "[rate_limit]\nrate = 100000\nburst = 100000\nclose_after = 1000000\n\n"
+# The bench's officer calls some 30 times a second, its kiosks ask for hundreds
+# of tickets a second each, and hundreds of TVs connect from one address: far
+# past the sample site's flood guard, ticket rate limit and connection caps
+# (``[rate_limit]``), which exist for misbehaving clients, not for what is
+# measured here. Every limit the hub's RateLimit has is lifted, whichever
+# those are; everything else is the sample site.
+BENCH_LIMIT = 1_000_000_000
+
+
+def bench_rate_limit() -> str:
+    """The ``[rate_limit]`` table with every field of the hub's RateLimit set far past any load here."""
+    lines = ["[rate_limit]"]
+    for item in fields(RateLimit):
+        lines.append(f"{item.name} = {BENCH_LIMIT}")
+    return "\n".join(lines) + "\n\n"
 
 
 # --- the process itself -------------------------------------------------------------
@@ -91,6 +103,13 @@ def percentiles(samples: Sequence[float]) -> dict[str, float]:
             "max_ms": ordered[-1] * 1000, "mean_ms": sum(ordered) / n * 1000}
 
 
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Min, median and max of repeated runs (the figures docs/performance.md reports)."""
+    if not values:
+        raise ValueError("no runs")
+    return {"runs": len(values), "min": min(values), "median": statistics.median(values), "max": max(values)}
+
+
 def machine() -> dict[str, Any]:
     model = "unknown"
     with contextlib.suppress(OSError):
@@ -112,17 +131,32 @@ def machine() -> dict[str, Any]:
 # --- the hub -------------------------------------------------------------------------
 
 
-def write_bench_site(directory: Path) -> Path:
-    """The sample site with the flood guard lifted (see BENCH_RATE_LIMIT); checked by loading it."""
+def write_bench_site(directory: Path, top: str = "", tables: str = "") -> Path:
+    """The sample site with every limit lifted (see bench_rate_limit); checked by loading it.
+
+    ``top``: settings put before the sample's own (top-level keys); ``tables``: tables added after them.
+    """
     sample = (REPO_ROOT / "hub" / "sample_site.toml").read_text(encoding="utf-8")
-    text, replaced = re.subn(r"(?ms)^\[rate_limit\]\n.*?(?=^\[)", BENCH_RATE_LIMIT, sample)
+    text, replaced = re.subn(r"(?ms)^\[rate_limit\]\n.*?(?=^\[)", lambda _: bench_rate_limit(), sample)
     if replaced != 1:
         raise RuntimeError("hub/sample_site.toml has no [rate_limit] table to replace")
+    text = top + text + tables
     path = directory / "bench_site.toml"
     path.write_text(text, encoding="utf-8")
-    if load_site_config(path).rate_limit.rate != 100000:
-        raise RuntimeError("the bench site did not take its rate limit")
+    taken = load_site_config(path).rate_limit
+    if any(getattr(taken, item.name) != BENCH_LIMIT for item in fields(RateLimit)):
+        raise RuntimeError(f"the bench site did not take its limits: {taken}")
     return path
+
+
+def pinned(cores: str | None) -> list[str]:
+    """The prefix that runs a command on ``cores`` only (util-linux ``taskset``, which execs it: same pid)."""
+    if cores is None:
+        return []
+    taskset = shutil.which("taskset")
+    if taskset is None:
+        raise RuntimeError("taskset (util-linux) is needed to pin the hub to a core")
+    return [taskset, "-c", cores]
 
 
 def _hub_command() -> list[str]:
@@ -191,17 +225,24 @@ async def http_get(port: int, path: str, timeout: float = 5.0) -> tuple[int, str
 
 
 @contextlib.asynccontextmanager
-async def running_hub(work_dir: Path | None = None) -> AsyncIterator[ServerProcess]:
-    """``qms-hub --data-dir <tmp> serve`` on a free loopback port, up once /healthz answers."""
+async def running_hub(work_dir: Path | None = None, cores: str | None = None,
+                      site: Callable[[Path], tuple[str, str]] | None = None) -> AsyncIterator[ServerProcess]:
+    """``qms-hub --data-dir <tmp> serve`` on a free loopback port, up once /healthz answers.
+
+    ``cores`` (a ``taskset -c`` list, e.g. ``"1"``) pins the hub to those CPUs: one core of this
+    machine stands in for a Raspberry Pi hub's slower ones. ``site(folder)`` gives what to add to
+    the bench site (``write_bench_site``'s ``top`` and ``tables``), with a folder for its files.
+    """
     with tempfile.TemporaryDirectory(prefix="qms-bench-hub-", dir=work_dir) as tmp:
         data_dir = Path(tmp) / "data"
         TokenAuthority.from_data_dir(data_dir)  # the secret exists before the hub reads it
-        site = write_bench_site(Path(tmp))
+        top, tables = site(Path(tmp)) if site is not None else ("", "")
+        site_path = write_bench_site(Path(tmp), top, tables)
         port = free_port()
         log_path = Path(tmp) / "hub.log"
         with open(log_path, "wb") as log_file:  # noqa: ASYNC230 - a local file, opened once before the hub starts
             process = await asyncio.create_subprocess_exec(
-                *_hub_command(), "--data-dir", str(data_dir), "serve", "--config", str(site),
+                *pinned(cores), *_hub_command(), "--data-dir", str(data_dir), "serve", "--config", str(site_path),
                 "--host", LOOPBACK, "--port", str(port),
                 stdin=asyncio.subprocess.DEVNULL, stdout=log_file, stderr=asyncio.subprocess.STDOUT,
                 cwd=REPO_ROOT, preexec_fn=_die_with_parent,
@@ -225,10 +266,10 @@ async def running_hub(work_dir: Path | None = None) -> AsyncIterator[ServerProce
 
 
 @contextlib.asynccontextmanager
-async def running_bare_server() -> AsyncIterator[ServerProcess]:
-    """The baseline: ``bench.bare_server``, bare websockets.broadcast to every TV."""
+async def running_bare_server(cores: str | None = None) -> AsyncIterator[ServerProcess]:
+    """The baseline: ``bench.bare_server``, bare websockets.broadcast to every TV (``cores``: as the hub's)."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.bare_server",
+        *pinned(cores), sys.executable, "-m", "bench.bare_server",
         stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, cwd=REPO_ROOT, preexec_fn=_die_with_parent,
     )
     try:

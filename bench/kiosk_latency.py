@@ -60,7 +60,7 @@ from kiosk_node import app as kiosk_app  # noqa: E402
 from kiosk_node.app import KioskApp, KioskSettings  # noqa: E402
 from kiosk_node.printer import PrintReport, VirtualPrinter, escpos_bytes  # noqa: E402
 from kiosk_node.ticket import TicketContext, render_ticket, sample_ticket  # noqa: E402
-from kiosk_node.ui import NAVY, ProcedureAction  # noqa: E402
+from kiosk_node.ui import NAVY, FieldAction, ProcedureAction  # noqa: E402
 from protocol.client import HubClientConfig  # noqa: E402
 
 P95_TARGET_MS = 300
@@ -170,11 +170,21 @@ async def tap_to_print(url: str, token: str, client_id: str, taps: int, work: Pa
     try:
         def at_home() -> bool:
             shown = app.ui.shown
-            return shown is not None and shown.screen == "home" and bool(shown.tiles) and app.model.connected \
-                and app.model.screen == "home"
+            return shown is not None and shown.screen == "home" and bool(shown.tiles or shown.fields) \
+                and app.model.connected and app.model.screen == "home"
+
+        def at_procedures() -> bool:
+            shown = app.ui.shown
+            return at_home() and shown is not None and shown.level == "procedures"
 
         for i in range(taps + 3):
             await _until(at_home, "the home screen")
+            fields = [a for _, a in list(app.ui.regions) if isinstance(a, FieldAction)]
+            if fields:
+                # A site with fields (the sample site): the field's tap first, not timed; the procedure's is.
+                field = app.ui.center_of(fields[i % len(fields)])
+                pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=field, button=1))
+                await _until(at_procedures, "a field's procedures")
             # A finger lands at any moment of a frame, not in step with the screen appearing.
             await asyncio.sleep(pacing.uniform(0.05, 0.3))
             choices = [a for _, a in list(app.ui.regions) if isinstance(a, ProcedureAction)]
