@@ -43,8 +43,10 @@ def with_rooms(extra: str) -> str:
 
 
 def line_of(text: str, needle: str, occurrence: int = 1) -> int:
-    """The 1-based line of the ``occurrence``-th line containing ``needle``."""
-    hits = [number for number, line in enumerate(text.split("\n"), start=1) if needle in line]
+    """The 1-based line of the ``occurrence``-th line containing ``needle`` (comments, such as the sample
+    site's commented example of a room, do not count)."""
+    hits = [number for number, line in enumerate(text.split("\n"), start=1)
+            if needle in line and not line.lstrip().startswith("#")]
     return hits[occurrence - 1]
 
 
