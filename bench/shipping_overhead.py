@@ -25,6 +25,7 @@ import json
 import random
 import statistics
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -39,8 +40,11 @@ from bench.harness import (
     running_fleet,
     running_hub,
 )
+from hub.shipping import IDLE_POLL_SECONDS
 
 MODES = ("off", "down")
+# Seconds the "down" hub's shipper gets to make its first try (hub.shipping polls every IDLE_POLL_SECONDS).
+SHIPPER_FIRST_TRY = IDLE_POLL_SECONDS + 5
 
 
 def central_down_site(folder: Path) -> tuple[str, str]:
@@ -73,8 +77,14 @@ async def fanout(mode: str, rounds: int, tvs: int, warmup: int = 10) -> dict[str
         for index in range(total):
             await caller.round([], None, index >= warmup)
             await asyncio.sleep(random.uniform(*call_fanout.PAUSE_RANGE))
-        # What the hub says of its shipping: with PostgreSQL down, events waiting and the reason.
-        central = json.loads((await http_get(hub.port, "/healthz"))[1])["central"]
+        # What the hub says of its shipping: with PostgreSQL down, events waiting and the reason (the
+        # shipper looks for events every few seconds: a short run may end before its first try).
+        deadline = time.monotonic() + SHIPPER_FIRST_TRY
+        while True:
+            central = json.loads((await http_get(hub.port, "/healthz"))[1])["central"]
+            if mode == "off" or central["problem"] or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
     return {"last": percentiles(caller.last), "first": percentiles(caller.first), "central": central}
 
 

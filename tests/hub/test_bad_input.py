@@ -554,8 +554,9 @@ def text_up_to(n: int) -> st.SearchStrategy[str]:
 
 
 def visible_text(min_size: int, max_size: int) -> st.SearchStrategy[str]:
-    # Required text must keep something after cleaning, or it is not well-formed.
-    return text_up_to(max_size).filter(lambda s: len(s) >= min_size and m.clean_text(s) != "")
+    # Required text must keep something a screen would show after cleaning (a letter, digit, mark of
+    # punctuation or symbol: a lone combining accent is not), or it is not well-formed.
+    return text_up_to(max_size).filter(lambda s: len(s) >= min_size and m.has_visible_text(m.clean_text(s)))
 
 
 client_ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9._:@-]{0,63}", fullmatch=True)

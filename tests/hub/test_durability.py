@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -36,9 +37,10 @@ class HubProcess:
         # The sample site with each kiosk's ticket allowance lifted (hub.ticket_limit): the burst is the point.
         self.site_path = log_path.with_name("burst_site.toml")
         sample = (REPO_ROOT / "hub" / "sample_site.toml").read_text(encoding="utf-8")
-        self.site_path.write_text(sample.replace(
-            "[rate_limit]\n", "[rate_limit]\ntickets_per_minute = 1000000\nticket_burst = 1000000\n", 1),
-            encoding="utf-8")
+        lifted = re.sub(r"(?m)^tickets_per_minute = .*$", "tickets_per_minute = 1000000", sample, count=1)
+        lifted = re.sub(r"(?m)^ticket_burst = .*$", "ticket_burst = 1000000", lifted, count=1)
+        assert lifted.count("= 1000000") == 2, "the sample site's [rate_limit] names no ticket allowance to lift"
+        self.site_path.write_text(lifted, encoding="utf-8")
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:  # the child has its own copy of the file
