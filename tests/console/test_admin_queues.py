@@ -32,8 +32,9 @@ async def test_admin_sees_queues_counters_and_ticket_events_live(hall, browser):
     # Counter 3 serves its own queue and backs up queue 2; counter 2 has its officer, by name.
     assert "Hàng: Đăng ký kinh doanh · dự phòng: Tư pháp - Hộ tịch" in await page.text(
         "[data-counter-id='3'] .counter-queues")
-    # (The full name only where the site shows officers' names, counter_display_shows_officer; else the username.)
-    assert await page.text("[data-counter-id='2'] .officer-presence") == "Có cán bộ: canbo2"
+    # The admin knows the staff: the officer's full name (citizens see it on a counter display only where
+    # the site says so, counter_display_shows_officer).
+    assert await page.text("[data-counter-id='2'] .officer-presence") == "Có cán bộ: Phạm Văn Đức"
     await page.wait_text("#ticket-events", "Chưa có vé nào được xử lý")
 
     # The officer calls: the priority citizen, shown as the counter's current ticket.
