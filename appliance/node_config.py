@@ -62,6 +62,8 @@ buttons = { "4" = 5, "3" = 6, "2" = 13, "1" = 19 }   # score (4 Rất hài lòng
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field, fields, is_dataclass
@@ -157,6 +159,22 @@ class NodeConfig:
             return Path(self.token_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise NodeConfigError(f"{self.token_file}: cannot read the device token: {exc.strerror}") from None
+
+
+def token_claims(token: str) -> dict[str, Any]:
+    """The claims of a device token (a JWT), read without checking its signature (the hub does); {} if unreadable."""
+    try:
+        part = token.removeprefix("Bearer ").strip().split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def token_client_id(token: str) -> str | None:
+    """The ``client_id`` a device token names, or None."""
+    client_id = token_claims(token).get("client_id")
+    return client_id if isinstance(client_id, str) and client_id else None
 
 
 def _convert(cls: type, data: Any, where: str) -> Any:

@@ -17,15 +17,16 @@ Where to call what:
   keep a hung event loop alive, which is the one thing the watchdog is for.
 - ``stopping()`` when shutdown begins, so ``systemctl`` shows "deactivating".
 - ``watchdog_interval()``: how often to ping (half of ``WatchdogSec=``), or
-  None when systemd expects no pings.
+  None when systemd expects no pings; a loop's :class:`Watchdog` pings that often.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 
-__all__ = ["notify", "ready", "status", "watchdog_ping", "stopping", "watchdog_interval"]
+__all__ = ["notify", "ready", "status", "watchdog_ping", "stopping", "watchdog_interval", "Watchdog"]
 
 
 def _address(name: str) -> str | None:
@@ -101,3 +102,16 @@ def watchdog_interval() -> float | None:
     if micros <= 0:
         return None
     return micros / 1_000_000 / 2
+
+
+class Watchdog:
+    """Pings every :func:`watchdog_interval` seconds from the loop that calls :meth:`ping_if_due` (a frame loop)."""
+
+    def __init__(self) -> None:
+        self.every = watchdog_interval()
+        self._pinged = time.monotonic()
+
+    def ping_if_due(self) -> None:
+        if self.every is not None and time.monotonic() - self._pinged >= self.every:
+            watchdog_ping()
+            self._pinged = time.monotonic()

@@ -44,11 +44,10 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import psutil
 import psycopg
 
-from bench.harness import LOOPBACK, REPO_ROOT, LoadMeter, _die_with_parent, free_port, progress, spread
-from bench.report_speed import SEED, busy_centre_site, generate, officer_names, working_days
+from bench.harness import LOOPBACK, REPO_ROOT, LoadMeter, _die_with_parent, cpu_seconds, free_port, progress, spread
+from bench.report_speed import SEED, _row, busy_centre_site, generate, officer_names, working_days
 from central import schema
 from central.report import province_reports
 from central.scratch_server import PostgresServer
@@ -195,11 +194,6 @@ def _get(port: int, path: str, token: str) -> int:
         connection.close()
 
 
-def _cpu_seconds(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
-
-
 async def measure(events: int = 1_000_000, repeats: int = 3, keep: Path | None = None, sites: int = SITES,
                   log: Any = progress) -> dict[str, Any]:
     days = working_days(date.today() - timedelta(days=1), DAYS)
@@ -270,12 +264,12 @@ async def measure(events: int = 1_000_000, repeats: int = 3, keep: Path | None =
             token = issue_token(secret_file.read_text().encode(), "bench", ttl=timedelta(hours=1))
             with serving(url, secret_file) as (port, pid):
                 for _ in range(repeats):
-                    cpu = _cpu_seconds(pid)
+                    cpu = cpu_seconds(pid)
                     start = time.perf_counter()
                     status = await asyncio.to_thread(
                         _get, port, f"/api/reports?from={first}&to={last}&by=site", token)
                     timings["http_json_s"].append(time.perf_counter() - start)
-                    timings["http_json_cpu_s"].append(_cpu_seconds(pid) - cpu)
+                    timings["http_json_cpu_s"].append(cpu_seconds(pid) - cpu)
                     if status != 200:
                         raise RuntimeError(f"/api/reports answered {status}")
             with psycopg.connect(url) as conn:
@@ -293,11 +287,6 @@ async def measure(events: int = 1_000_000, repeats: int = 3, keep: Path | None =
         "ship_over_copy": spread([c / s for s, c in zip(timings["ship_s"], timings["copy_s"], strict=True)]),
         "target_s": TARGET_SECONDS, "load": load,
     }
-
-
-def _row(name: str, wall: dict[str, float], cpu: dict[str, float]) -> str:
-    return (f"| {name} | {wall['min']:.2f} / {wall['median']:.2f} / {wall['max']:.2f} "
-            f"| {cpu['min']:.2f} / {cpu['median']:.2f} / {cpu['max']:.2f} |")
 
 
 def report(results: dict[str, Any]) -> str:

@@ -396,6 +396,12 @@ def rss_bytes(pid: int) -> int:
     return psutil.Process(pid).memory_info().rss
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds process ``pid`` has used so far."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
 async def settled_rss(pid: int, *, quiet: float = 64 * 1024, interval: float = 0.5, limit: float = 15.0) -> int:
     """RSS once two readings ``interval`` apart differ by less than ``quiet`` bytes (or after ``limit`` s)."""
     deadline = time.monotonic() + limit

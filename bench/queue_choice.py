@@ -30,6 +30,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from bench.harness import spread
 from hub.queue_state import HallQueue
 from hub.site_config import CounterConfig, Procedure, QueueConfig, sample_site
 
@@ -113,18 +114,14 @@ def measure(sizes: list[int], rounds: int, baseline_rev: str | None = BASELINE_R
                 if baseline is not None:
                     old.append(time_baseline(baseline, size)["calls_per_s"])
             row: dict[str, Any] = {"waiting": size, "queues": QUEUES,
-                                   "shared_calls_per_s": _spread(shared)}
+                                   "shared_calls_per_s": spread(shared)}
             if old:
-                row["per_counter_calls_per_s"] = _spread(old)
+                row["per_counter_calls_per_s"] = spread(old)
                 row["ratio_median"] = statistics.median(shared) / statistics.median(old)
             log(f"{size} waiting: shared {row['shared_calls_per_s']}"
                 + (f", per-counter {row['per_counter_calls_per_s']}" if old else ""))
             rows.append(row)
     return rows
-
-
-def _spread(values: list[float]) -> dict[str, float]:
-    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
 
 
 def main() -> None:

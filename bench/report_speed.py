@@ -47,9 +47,7 @@ from datetime import time as clock_time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from bench.harness import LOOPBACK, LoadMeter, _die_with_parent, _hub_command, free_port, progress, spread
+from bench.harness import LOOPBACK, LoadMeter, _die_with_parent, _hub_command, cpu_seconds, free_port, progress, spread
 from hub import reports
 from hub import store as db
 from hub.auth import TokenAuthority
@@ -292,11 +290,6 @@ def _get(port: int, path: str, token: str) -> tuple[int, int]:
         connection.close()
 
 
-def _cpu_seconds(pid: int) -> float:
-    times = psutil.Process(pid).cpu_times()
-    return times.user + times.system
-
-
 @contextlib.asynccontextmanager
 async def serving(data_dir: Path, site_path: Path) -> AsyncIterator[tuple[int, int]]:
     """``qms-hub serve`` on the generated data (its start-up check reads the whole file: allow for it).
@@ -393,11 +386,11 @@ async def measure(tickets: int = 500_000, repeats: int = 3, keep: Path | None = 
             for run in range(repeats):
                 for path, name in ((f"/api/reports?{span}&by=officer", "http_json"),
                                    (f"/api/reports.xlsx?{span}&by=all", "http_xlsx")):
-                    cpu = _cpu_seconds(pid)
+                    cpu = cpu_seconds(pid)
                     start = time.perf_counter()
                     status, size = await asyncio.to_thread(_get, port, path, token)
                     timings[f"{name}_s"].append(time.perf_counter() - start)
-                    timings[f"{name}_cpu_s"].append(_cpu_seconds(pid) - cpu)
+                    timings[f"{name}_cpu_s"].append(cpu_seconds(pid) - cpu)
                     if status != 200:
                         raise RuntimeError(f"{path} answered {status}")
                     sizes[path.split("?")[0]] = size

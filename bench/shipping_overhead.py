@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import json
 import random
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -39,6 +38,7 @@ from bench.harness import (
     raise_open_file_limit,
     running_fleet,
     running_hub,
+    spread,
 )
 from hub.shipping import IDLE_POLL_SECONDS
 
@@ -88,10 +88,6 @@ async def fanout(mode: str, rounds: int, tvs: int, warmup: int = 10) -> dict[str
     return {"last": percentiles(caller.last), "first": percentiles(caller.first), "central": central}
 
 
-def _spread(values: list[float]) -> dict[str, float]:
-    return {"min": min(values), "median": statistics.median(values), "max": max(values)}
-
-
 async def measure(repeats: int = 3, seconds: float = 5.0, rounds: int = 100, tvs: int = 500,
                   log=progress) -> dict[str, Any]:
     raise_open_file_limit(4 * tvs + 512)
@@ -110,15 +106,15 @@ async def measure(repeats: int = 3, seconds: float = 5.0, rounds: int = 100, tvs
     summary: dict[str, Any] = {}
     for mode in MODES:
         summary[mode] = {
-            "tickets_per_s": _spread([r["tickets"]["tickets_per_s"] for r in runs[mode]]),
+            "tickets_per_s": spread([r["tickets"]["tickets_per_s"] for r in runs[mode]]),
             "lost_after_sigkill": sum(r["tickets"]["lost_after_sigkill"] for r in runs[mode]),
-            "fanout_p50_ms": _spread([r["fanout"]["last"]["p50_ms"] for r in runs[mode]]),
-            "fanout_p95_ms": _spread([r["fanout"]["last"]["p95_ms"] for r in runs[mode]]),
+            "fanout_p50_ms": spread([r["fanout"]["last"]["p50_ms"] for r in runs[mode]]),
+            "fanout_p95_ms": spread([r["fanout"]["last"]["p95_ms"] for r in runs[mode]]),
         }
     ratios = {
-        "tickets_per_s": _spread([d["tickets"]["tickets_per_s"] / o["tickets"]["tickets_per_s"]
+        "tickets_per_s": spread([d["tickets"]["tickets_per_s"] / o["tickets"]["tickets_per_s"]
                                   for o, d in zip(runs["off"], runs["down"], strict=True)]),
-        "fanout_p95": _spread([d["fanout"]["last"]["p95_ms"] / o["fanout"]["last"]["p95_ms"]
+        "fanout_p95": spread([d["fanout"]["last"]["p95_ms"] / o["fanout"]["last"]["p95_ms"]
                                for o, d in zip(runs["off"], runs["down"], strict=True)]),
     }
     return {"repeats": repeats, "seconds": seconds, "rounds": rounds, "tvs": tvs, "runs": runs,

@@ -117,14 +117,11 @@ class CounterApp:
         # Up once the screen shows something, hub or no hub (Type=notify in qms-counter.service).
         sd_notify.ready(f"counter display {self.settings.client.client_id} of counter {self.settings.counter_id}: "
                         f"screen up, hub {self.settings.client.url}")
-        ping_every = sd_notify.watchdog_interval()
-        pinged = time.monotonic()
+        # Pinged from the frame loop itself: a frozen screen stops the pings and systemd restarts the node.
+        watchdog = sd_notify.Watchdog()
         while not self._quit and not (stop is not None and stop.is_set()):
             self.step()
-            if ping_every is not None and time.monotonic() - pinged >= ping_every:
-                # From the frame loop itself: a frozen screen stops the pings and systemd restarts the node.
-                sd_notify.watchdog_ping()
-                pinged = time.monotonic()
+            watchdog.ping_if_due()
             self._frame_clock.tick(FPS)
         sd_notify.stopping()
 

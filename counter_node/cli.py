@@ -19,32 +19,22 @@ setting or usage (the message says which).
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import logging
-import os
 import signal
 import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from appliance.node_config import NodeConfig, NodeConfigError, load_node_config
+from appliance.node_config import NodeConfig, NodeConfigError, load_node_config, token_claims
 from display.pygame_import import import_pygame
+from display.video_driver import screenless
 
 log = logging.getLogger("qms.counter")
 
-# SDL video drivers with no screen behind them: full screen there takes the driver's one mode
-# (1024x768 for dummy) instead of the size asked for.
-SCREENLESS_VIDEO_DRIVERS = ("dummy", "offscreen")
 # Below these a citizen could not finish reading or tapping.
 MIN_ASK_SECONDS = 5.0
 MIN_THANKS_SECONDS = 1.0
-
-
-def screenless() -> bool:
-    """Whether SDL draws to no screen (tests, screenshots), going by ``SDL_VIDEODRIVER``."""
-    return os.environ.get("SDL_VIDEODRIVER", "").strip().lower() in SCREENLESS_VIDEO_DRIVERS
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -69,16 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--screenshot", metavar="PATH", help="write the screen to this PNG after each change")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
     return parser
-
-
-def token_claims(token: str) -> dict[str, Any]:
-    """The claims of a JWT, read without checking the signature (the hub checks it); {} when unreadable."""
-    try:
-        part = token.removeprefix("Bearer ").strip().split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
-    except (IndexError, ValueError):
-        return {}
-    return claims if isinstance(claims, dict) else {}
 
 
 def _config(args: argparse.Namespace) -> NodeConfig:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from appliance.node_config import CounterGpioConfig
 from counter_node.model import LedMode
-from kiosk_node.gpio import BOUNCE_TIME, GpioUnavailable, pin_factory
+from kiosk_node.gpio import BOUNCE_TIME, GpioUnavailable, PinDevices, pin_factory
 
 log = logging.getLogger("qms.counter.gpio")
 
@@ -40,8 +40,10 @@ def gpio_configured(config: CounterGpioConfig) -> bool:
     return bool(config.buttons or config.status_led)
 
 
-class CounterGpio:
+class CounterGpio(PinDevices):
     """The display's buttons and LED; :meth:`close` releases the pins."""
+
+    _log = log
 
     def __init__(self, config: CounterGpioConfig, on_press: Callable[[RatingPressed], None]):
         try:
@@ -50,7 +52,7 @@ class CounterGpio:
             raise GpioUnavailable(f"gpiozero is not installed: {exc}") from None
         self._devices: list = []
         self._led_mode: LedMode | None = None
-        try:
+        with self._opening():
             self.factory = pin_factory(config.pin_factory)
             self.buttons: dict[int, Button] = {}
             for score_text, pin in sorted(config.buttons.items()):
@@ -68,12 +70,6 @@ class CounterGpio:
             self.led = LED(config.status_led, pin_factory=self.factory) if config.status_led else None
             if self.led is not None:
                 self._devices.append(self.led)
-        except GpioUnavailable:
-            self.close()
-            raise
-        except Exception as exc:  # noqa: BLE001 - gpiozero raises many kinds (BadPinFactory, PinInUse, ...)
-            self.close()
-            raise GpioUnavailable(f"{type(exc).__name__}: {exc}") from None
 
     def set_led(self, mode: LedMode) -> None:
         """Only a change touches the pin."""
@@ -90,11 +86,3 @@ class CounterGpio:
     @property
     def led_mode(self) -> LedMode | None:
         return self._led_mode
-
-    def close(self) -> None:
-        for device in reversed(self._devices):
-            try:
-                device.close()
-            except Exception:  # noqa: BLE001 - closing is best effort
-                log.debug("closing %r failed", device, exc_info=True)
-        self._devices.clear()

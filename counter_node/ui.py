@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import pygame
 
@@ -21,6 +20,7 @@ from counter_node.faces import SCORE_COLORS, draw_face
 from counter_node.model import View
 from display.fit import fit_lines, fit_width
 from display.fonts import FontFiles
+from display.screenshot import save_png
 from display.text_cache import Color, TextCache
 
 NAVY: Color = (10, 52, 110)
@@ -142,11 +142,7 @@ class CounterUI:
     def screenshot(self, path: str | os.PathLike[str]) -> None:
         """The screen as a PNG, replaced atomically (a support tool may be reading it)."""
         assert self.canvas is not None
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(path.stem + ".partial.png")
-        pygame.image.save(self.canvas, os.fspath(partial))
-        os.replace(partial, path)
+        save_png(self.canvas, path)
 
     # --- pieces ----------------------------------------------------------------------------------
 

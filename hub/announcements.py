@@ -59,5 +59,5 @@ class AnnouncementBoard:
         )
         self.showing.append(payload)
         tvs = (self.clients.tvs_named(payload.target_displays) if payload.target_displays
-               else set(self.clients.audience["tv"]))
+               else self.clients.audience["tv"])
         self.delivery.broadcast(tvs | self.clients.audience["admin"] | {session.ws}, m.AnnouncementOut(payload))

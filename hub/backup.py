@@ -208,7 +208,7 @@ class DailyBackup:
     def start(self) -> None:
         """Plan the first run: the next ``time`` after the newest backup (now, if it missed one or there is none)."""
         now = self.clock.now()
-        newest = list_backups(self.directory)[-1:] if self.directory.is_dir() else []
+        newest = list_backups(self.directory)[-1:]
         made = backup_time(newest[0], self.tz) if newest else None
         self.next_due = now if made is None else min(next_run_after(made, self.at, self.tz),
                                                      next_run_after(now, self.at, self.tz))

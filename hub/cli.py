@@ -259,10 +259,12 @@ def _user_add(args: argparse.Namespace) -> int:
     password = _read_password()
     username = clean_text(args.name)
     full_name = clean_text(args.full_name) if args.full_name else None
+    # Hashed before the write transaction: scrypt must not hold the database's write lock from a running hub.
+    password_hash = hash_password(password)
     store = _open_store(args)
     try:
         user_id = store.run_sync(
-            lambda conn: db.add_user(conn, username, hash_password(password), args.role, args.counter_id, full_name,
+            lambda conn: db.add_user(conn, username, password_hash, args.role, args.counter_id, full_name,
                                      datetime.now(UTC))
         )
     except sqlite3.IntegrityError:
@@ -323,7 +325,7 @@ def _user_change(args: argparse.Namespace) -> int:
         user = store.run_sync(lambda conn: db.find_user(conn, username))
         if user is None:
             raise ValueError(f"no user named {username!r} (qms-hub user list shows who there is)")
-        entry = db.AuditEntry(datetime.now(UTC), f"cli:{getpass.getuser()}", None, None, AUDIT_ACTIONS[action],
+        entry = db.AuditEntry(datetime.now(UTC), token_cli.cli_operator(), None, None, AUDIT_ACTIONS[action],
                               {"user_id": user.user_id})
         try:
             store.run_sync(lambda conn: change_user(conn, user.user_id, action, audit=entry,
@@ -339,20 +341,17 @@ def _user_change(args: argparse.Namespace) -> int:
     return 0
 
 
-def _backup_folder(args: argparse.Namespace) -> Path:
-    from hub.backup import backup_directory
-
-    if getattr(args, "to", None):
-        return Path(args.to)
-    site = load_site(args.config)
-    return backup_directory(site.backup, Path(args.data_dir))
-
-
 def _backup(args: argparse.Namespace) -> int:
-    from hub.backup import list_backups, make_backup
+    from hub.backup import backup_directory, list_backups, make_backup
     from hub.database_check import DATABASE_NAME, check_database
 
-    folder = _backup_folder(args)
+    # The site file is read once, and not at all to list a folder given with --to.
+    site = None
+    if args.to:
+        folder = Path(args.to)
+    else:
+        site = load_site(args.config)
+        folder = backup_directory(site.backup, Path(args.data_dir))
     if args.list:
         backups = list_backups(folder)
         for path in backups:
@@ -363,7 +362,8 @@ def _backup(args: argparse.Namespace) -> int:
     source = Path(args.data_dir) / DATABASE_NAME
     check_database(source, need_write=False)
     # The site's own folder keeps its [backup] keep; a USB stick keeps everything put on it.
-    site = load_site(args.config)
+    if site is None:
+        site = load_site(args.config)
     keep = None if args.to else site.backup.keep
     # Named in the hall's time, like the hub's own daily backups: one order for both in the folder.
     made = make_backup(source, folder, datetime.now(site.tz), keep=keep)

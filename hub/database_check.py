@@ -174,7 +174,7 @@ def create_database(path: Path, site_name: str | None) -> None:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     finally:
         conn.close()
-    _fsync(building)
+    fsync_file(building)
     give_to_folder_owner(building, path.parent)
     os.rename(building, path)
     fsync_directory(path.parent)
@@ -366,7 +366,7 @@ def give_to_folder_owner(path: Path, directory: Path) -> None:
 # --- durability helpers -----------------------------------------------------------------------------------------
 
 
-def _fsync(path: Path) -> None:
+def fsync_file(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -382,6 +382,3 @@ def fsync_directory(directory: Path) -> None:
     finally:
         os.close(fd)
 
-
-def fsync_file(path: Path) -> None:
-    _fsync(path)

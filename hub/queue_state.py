@@ -710,7 +710,7 @@ class HallQueue:
     def counters_touching(self, queue_ids: Iterable[int]) -> list[int]:
         """The counters that serve any of these queues (own or backup), in site order."""
         wanted = set(queue_ids)
-        return [c.id for c in self.site.counters if wanted & set(c.all_queue_ids)]
+        return [c.id for c in self.site.counters if not wanted.isdisjoint(c.all_queue_ids)]
 
     def waiting_tickets(self, queue_id: int) -> list[Ticket]:
         return list(self.queues[queue_id].in_order())

@@ -19,6 +19,7 @@ from hub.audit import AuditTrail
 from hub.clock import Clock
 from hub.delivery import Delivery
 from hub.queue_state import DONE, HallQueue, QueueError, Ticket
+from hub.reports import SCORES_VI as SCORES_VI  # the citizen's four answers, as the reports name them
 from hub.sessions import ClientRegistry, Session
 from protocol import messages as m
 
@@ -26,7 +27,6 @@ from protocol import messages as m
 RATING_WINDOW = timedelta(minutes=10)
 # A display's idea of the hub's time may be off by this much.
 CLOCK_SLACK = timedelta(seconds=30)
-SCORES_VI = {4: "Rất hài lòng", 3: "Hài lòng", 2: "Chưa hài lòng", 1: "Không hài lòng"}
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,5 @@ class RatingDesk:
         recorded = m.RatingRecorded(m.RatingRecordedPayload(
             rating_id=rating_id, ticket_id=p.ticket_id, ticket_number=number, score=p.score, counter_id=counter_id,
             source=source, timestamp=m.utc_timestamp(at), request_id=p.request_id))
-        counter_displays = {ws for ws in self.clients.audience["counter"]
-                            if (s := self.clients.sessions.get(ws)) is not None and s.identity is not None
-                            and s.identity.counter_id == counter_id}
-        self.delivery.broadcast(self.clients.audience["admin"] | counter_displays | {session.ws}, recorded)
+        self.delivery.broadcast(self.clients.audience["admin"] | self.clients.counter_displays(counter_id)
+                                | {session.ws}, recorded)

@@ -92,10 +92,8 @@ class Registration:
 
     def _refresh_displays(self, counter_id: int) -> None:
         """A new SNAPSHOT to the counter's display: it shows who serves there (an officer came or went)."""
-        for ws in list(self.clients.audience["counter"]):
-            display = self.clients.sessions.get(ws)
-            if display is not None and display.identity is not None and display.identity.counter_id == counter_id:
-                self.delivery.send(ws, self._snapshot(display))
+        for ws in self.clients.counter_displays(counter_id):
+            self.delivery.send(ws, self._snapshot(self.clients.sessions[ws]))
 
     def officer_name(self, counter_id: int) -> str | None:
         """The full name (or username) of the officer at a counter now, for the counter's display."""

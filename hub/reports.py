@@ -357,9 +357,6 @@ class Report:
     def range_text(self) -> str:
         return f"từ {vietnamese_date(self.first)} đến {vietnamese_date(self.last)}"
 
-    def file_name(self, suffix: str) -> str:
-        return report_file_name(self.first, self.last, self.by, suffix)
-
     def as_json(self) -> dict[str, Any]:
         return {
             "from": self.first.isoformat(), "to": self.last.isoformat(), "by": self.by,

@@ -405,7 +405,7 @@ class Hub:
         news = self.clients.recipients("tv", "admin", include=session)
         for counter_id in counter_ids:
             if counter_id is not None:
-                news |= self._counter_devices(counter_id)
+                news |= self.clients.counter_displays(counter_id)
                 # The counter's officer hears of what a leader or admin did at the counter.
                 officer = self.clients.officer_at(counter_id)
                 if officer is not None:
@@ -490,18 +490,18 @@ class Hub:
             })
             await self._commit(change, entry)
         plan: list[Plan] = []
-        news = self._ticket_news(session, p.counter_id)
         if called is not None:
             self.metrics.calls += 1
             announcement, call = views.call_messages(self.site, change, identity, now)
             self.recent_calls.append(views.call_record(self.site, called))
             # TVs get the announcement first; one write per TV carries all of it.
             plan += [(self.clients.audience["tv"], announcement),
-                     (self.clients.recipients("tv", "admin", include=session) | self._counter_devices(p.counter_id),
-                      call)]
+                     (self.clients.recipients("tv", "admin", include=session)
+                      | self.clients.counter_displays(p.counter_id), call)]
         if change.closed is not None:
-            plan.append((news, views.ticket_updated(self.site, change.closed, "finish", session.actor, now,
-                                                    from_counter_id=p.counter_id)))
+            plan.append((self._ticket_news(session, p.counter_id),
+                         views.ticket_updated(self.site, change.closed, "finish", session.actor, now,
+                                              from_counter_id=p.counter_id)))
         self.delivery.deliver(*plan, *self._queue_updates(change))
         self._check_queue_lengths(change)
         self.stats_feed.changed()
@@ -533,12 +533,6 @@ class Hub:
                               *self._queue_updates(change))
         self._check_queue_lengths(change)
         self.stats_feed.changed()
-
-    def _counter_devices(self, counter_id: int) -> set[ServerConnection]:
-        """The counter display facing the citizens at this counter (role counter), if one is connected."""
-        return {ws for ws in self.clients.audience.get("counter", ())
-                if (session := self.clients.sessions.get(ws)) is not None and session.identity is not None
-                and session.identity.counter_id == counter_id}
 
     # --- counter status -------------------------------------------------------------------------
 

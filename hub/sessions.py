@@ -78,9 +78,6 @@ class ClientRegistry:
     def closed(self, session: Session) -> None:
         del self.sessions[session.ws]
 
-    def session_of(self, ws: ServerConnection) -> Session:
-        return self.sessions[ws]
-
     def holder_is_other_device(self, session: Session, client_id: str, client_type: str) -> bool:
         """Whether ``client_id`` belongs to a connected device of another type than ``client_type``.
 
@@ -130,6 +127,12 @@ class ClientRegistry:
 
     def registered_sessions(self) -> Iterable[Session]:
         return self.by_id.values()
+
+    def counter_displays(self, counter_id: int | None) -> set[ServerConnection]:
+        """The counter display facing the citizens at this counter (role counter), if one is connected."""
+        return {ws for ws in self.audience["counter"]
+                if (session := self.sessions.get(ws)) is not None and session.identity is not None
+                and session.identity.counter_id == counter_id}
 
     def officer_at(self, counter_id: int, *, besides: Session | None = None) -> Session | None:
         """The officer console registered for a counter (PROTOCOL.md: one per counter)."""

@@ -233,7 +233,8 @@ class Shipper:
         after = self.status.cursor
         batch = await self.store.read(lambda conn: read_batch(conn, self.site, after, self.central.batch_size))
         if not batch.events:
-            await self._refresh_pending()
+            # Nothing after the cursor: nothing pending either, no second reading needed.
+            self._show_pending(0, None)
             self.status.problem = ""
             return False
         conn = await self._connection()
@@ -251,14 +252,19 @@ class Shipper:
         if self._conn is None or self._conn.closed:
             import psycopg  # imported when shipping is on: a hall without a province server needs none
 
+            # The password file is read off the event loop, like every other file of the hub's.
+            password = await asyncio.to_thread(read_password, self.central)
             self._conn = await psycopg.AsyncConnection.connect(
-                self.central.url, password=read_password(self.central), connect_timeout=10,
+                self.central.url, password=password, connect_timeout=10,
                 application_name=f"qms-hub {self.site.site_id}", autocommit=True)
         return self._conn
 
     async def _refresh_pending(self) -> None:
         after = self.status.cursor
         count, oldest = await self.store.read(lambda conn: pending(conn, after))
+        self._show_pending(count, oldest)
+
+    def _show_pending(self, count: int, oldest: datetime | None) -> None:
         self.status.pending_events, self.status.oldest_pending_at = count, oldest
         late = self.status.lag_seconds(self.clock.now()) > self.central.lag_alert_minutes * 60
         if late and not self._lag_alerted:

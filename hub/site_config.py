@@ -215,7 +215,7 @@ class SiteConfig:
         return self._procedures_by_id.get(procedure_id)
 
     def field(self, field_id: int) -> FieldConfig | None:
-        return next((f for f in self.fields if f.id == field_id), None)
+        return self._fields_by_id.get(field_id)
 
     def procedures_of(self, queue_id: int) -> tuple[Procedure, ...]:
         return tuple(p for p in self.procedures if p.queue_id == queue_id)
@@ -245,6 +245,10 @@ class SiteConfig:
     @cached_property
     def _procedures_by_id(self) -> dict[int, Procedure]:
         return {p.id: p for p in self.procedures}
+
+    @cached_property
+    def _fields_by_id(self) -> dict[int, FieldConfig]:
+        return {f.id: f for f in self.fields}
 
     def render_announcement(self, number: int, counter: CounterConfig, queue: QueueConfig | None = None) -> str:
         return render_template(self.announcement_template, number=number, counter=counter, queue=queue)

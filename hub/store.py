@@ -426,24 +426,25 @@ def save_ticket_rows(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> No
     conn.executemany(_UPSERT_TICKET, rows)
 
 
+_INSERT_EVENT = ("INSERT INTO events (at, kind, ticket_id, counter_id, queue_id, actor, detail) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?)")
+
+
+def _event_detail(detail: dict[str, Any]) -> str:
+    return json.dumps(detail, ensure_ascii=False, sort_keys=True, default=str)
+
+
 def write_events(conn: sqlite3.Connection, events: list[TicketEvent]) -> None:
     """A ticket's steps, as ``ticket.<action>`` events of the hall's event log."""
-    conn.executemany(
-        "INSERT INTO events (at, kind, ticket_id, counter_id, queue_id, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        [(_iso(e.at), "ticket." + e.action, e.ticket_id, e.counter_id, e.queue_id, e.actor,
-          json.dumps(e.detail, ensure_ascii=False, sort_keys=True, default=str)) for e in events],
-    )
+    conn.executemany(_INSERT_EVENT, [(_iso(e.at), "ticket." + e.action, e.ticket_id, e.counter_id, e.queue_id,
+                                      e.actor, _event_detail(e.detail)) for e in events])
 
 
 def write_event(conn: sqlite3.Connection, at: datetime, kind: str, *, actor: str = "", counter_id: int | None = None,
                 queue_id: int | None = None, ticket_id: int | None = None,
                 detail: dict[str, Any] | None = None) -> None:
     """One event of the hall that is not a ticket's step (a counter paused, an officer logged in)."""
-    conn.execute(
-        "INSERT INTO events (at, kind, ticket_id, counter_id, queue_id, actor, detail) VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (_iso(at), kind, ticket_id, counter_id, queue_id, actor,
-         json.dumps(detail or {}, ensure_ascii=False, sort_keys=True, default=str)),
-    )
+    conn.execute(_INSERT_EVENT, (_iso(at), kind, ticket_id, counter_id, queue_id, actor, _event_detail(detail or {})))
 
 
 def last_event_at(conn: sqlite3.Connection) -> datetime | None:
@@ -605,12 +606,16 @@ def load_active_announcements(conn: sqlite3.Connection, now: datetime) -> list[S
     ]
 
 
+_USER_COLUMNS = "user_id, username, password_hash, role, counter_id, full_name, disabled"
+
+
+def _user(row: Any) -> UserRecord:
+    return UserRecord(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
+
+
 def find_user(conn: sqlite3.Connection, username: str) -> UserRecord | None:
-    row = conn.execute(
-        "SELECT user_id, username, password_hash, role, counter_id, full_name, disabled FROM users WHERE username = ?",
-        (username,),
-    ).fetchone()
-    return UserRecord(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6])) if row else None
+    row = conn.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE username = ?", (username,)).fetchone()
+    return _user(row) if row else None
 
 
 def add_user(
@@ -632,13 +637,6 @@ def add_user(
     )
     set_meta(conn, "last_user_id", str(user_id))
     return user_id
-
-
-_USER_COLUMNS = "user_id, username, password_hash, role, counter_id, full_name, disabled"
-
-
-def _user(row: Any) -> UserRecord:
-    return UserRecord(row[0], row[1], row[2], row[3], row[4], row[5], bool(row[6]))
 
 
 def list_users(conn: sqlite3.Connection) -> list[UserRecord]:

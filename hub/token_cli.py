@@ -63,9 +63,7 @@ def _issue(args: argparse.Namespace, store: db.Store) -> int:
     now = datetime.now(UTC)
     account = None
     if args.role not in DEVICE_ROLES:
-        accounts = store.run_sync(lambda conn: db.token_rules(conn, now)).accounts
-        account = accounts.get(args.user_id) if args.user_id is not None else next(
-            (a for a in accounts.values() if a.username == args.username), None)
+        account = _account(store.run_sync(lambda conn: db.token_rules(conn, now)).accounts, args)
         if account is not None and args.username is not None and account.username != args.username:
             raise ValueError(f"user id {args.user_id} is {account.username!r}, not {args.username!r}")
     token = authority.issue(
@@ -82,7 +80,7 @@ def _issue(args: argparse.Namespace, store: db.Store) -> int:
     identity = authority.verify(token)
     assert identity.token_id is not None and identity.issued_at is not None
     record = db.TokenRecord(identity.token_id, identity.role, identity.client_id, identity.user_id, identity.username,
-                            identity.generation, identity.issued_at, identity.expires_at, _operator())
+                            identity.generation, identity.issued_at, identity.expires_at, cli_operator())
     # Listed before it is printed: a token nobody could revoke is never handed out.
     store.run_sync(lambda conn: db.record_token(conn, record))
     print(token)
@@ -113,7 +111,7 @@ def _revoke(args: argparse.Namespace, store: db.Store) -> int:
     if len(chosen) != 1 and chosen != ["username", "user_id"]:
         raise ValueError("revoke which tokens? give one of --id, --client-id, --username or --user-id")
     now = datetime.now(UTC)
-    by = _operator()
+    by = cli_operator()
 
     def revoke(conn) -> str:
         if args.token_id is not None:
@@ -126,9 +124,7 @@ def _revoke(args: argparse.Namespace, store: db.Store) -> int:
             db.cut_off_device(conn, args.client_id, now)
             what = f"{count} listed token(s) of {args.client_id}, and any older one it holds"
         else:
-            account = db.token_rules(conn, now).accounts
-            person = account.get(args.user_id) if args.user_id is not None else next(
-                (a for a in account.values() if a.username == args.username), None)
+            person = _account(db.token_rules(conn, now).accounts, args)
             user_id = person.user_id if person is not None else args.user_id
             count = db.revoke_tokens(conn, now, by, user_id=user_id,
                                      username=person.username if person is not None else args.username)
@@ -148,7 +144,14 @@ def _revoke(args: argparse.Namespace, store: db.Store) -> int:
     return 0
 
 
-def _operator() -> str:
+def _account(accounts: dict[int, db.AccountTokens], args: argparse.Namespace) -> db.AccountTokens | None:
+    """The account ``--user-id`` (else ``--username``) names, if there is one."""
+    if args.user_id is not None:
+        return accounts.get(args.user_id)
+    return next((a for a in accounts.values() if a.username == args.username), None)
+
+
+def cli_operator() -> str:
     """Who ran the command, for the token list and the audit trail."""
     try:
         return f"cli:{getpass.getuser()}"

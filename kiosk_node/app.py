@@ -258,13 +258,10 @@ class KioskApp:
         sd_notify.ready(f"kiosk {self.settings.client.client_id}: screen up, hub {self.settings.client.url}")
         self.worker.screen_up.set()  # now the printer thread loads what printing needs
         # Pinged from the frame loop itself: a frozen screen stops the pings and systemd restarts the kiosk.
-        ping_every = sd_notify.watchdog_interval()
-        pinged = time.monotonic()
+        watchdog = sd_notify.Watchdog()
         while not self._quit and not (stop is not None and stop.is_set()):
             self.step()
-            if ping_every is not None and time.monotonic() - pinged >= ping_every:
-                sd_notify.watchdog_ping()
-                pinged = time.monotonic()
+            watchdog.ping_if_due()
             self._frame_clock.tick(BUSY_FPS if self.busy else IDLE_FPS)
         sd_notify.stopping()
 

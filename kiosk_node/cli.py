@@ -14,29 +14,18 @@ Without a screen (``SDL_VIDEODRIVER=dummy`` or ``offscreen``) a size given with
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import logging
-import os
 import signal
 import sys
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
-from appliance.node_config import NodeConfig, NodeConfigError, load_node_config
+from appliance.node_config import NodeConfig, NodeConfigError, load_node_config, token_client_id
 from display.pygame_import import import_pygame
+from display.video_driver import screenless
 
 log = logging.getLogger("qms.kiosk")
-
-# SDL video drivers with no screen behind them: full screen there takes the driver's one mode
-# (1024x768 for dummy) instead of the size asked for.
-SCREENLESS_VIDEO_DRIVERS = ("dummy", "offscreen")
-
-
-def screenless() -> bool:
-    """Whether SDL draws to no screen (tests, screenshots), going by ``SDL_VIDEODRIVER``."""
-    return os.environ.get("SDL_VIDEODRIVER", "").strip().lower() in SCREENLESS_VIDEO_DRIVERS
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -66,17 +55,6 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--language", choices=("vi", "en"), help="first language on screen")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     return parser
-
-
-def token_client_id(token: str) -> str | None:
-    """The ``client_id`` a device token names (read, not verified: the hub verifies it)."""
-    try:
-        claims = token.removeprefix("Bearer ").split(".")[1]
-        data = json.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))
-    except (IndexError, ValueError):
-        return None
-    client_id = data.get("client_id") if isinstance(data, dict) else None
-    return client_id if isinstance(client_id, str) and client_id else None
 
 
 def _config(args: argparse.Namespace) -> NodeConfig:

@@ -16,9 +16,10 @@ gpiozero's MockFactory, so all of this runs on a PC and in tests.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,7 +76,34 @@ def pin_factory(name: str) -> Any:
     raise GpioUnavailable(f"unknown gpiozero pin factory {name!r}")
 
 
-class GpioPanel:
+class PinDevices:
+    """gpiozero devices opened together (in :meth:`_opening`) and released together by :meth:`close`."""
+
+    _devices: list
+    _log = log
+
+    @contextlib.contextmanager
+    def _opening(self) -> Iterator[None]:
+        """Around opening the devices: on any failure the ones already open are released, as GpioUnavailable."""
+        try:
+            yield
+        except GpioUnavailable:
+            self.close()
+            raise
+        except Exception as exc:  # noqa: BLE001 - gpiozero raises many kinds (BadPinFactory, PinInUse, ...)
+            self.close()
+            raise GpioUnavailable(f"{type(exc).__name__}: {exc}") from None
+
+    def close(self) -> None:
+        for device in reversed(self._devices):
+            try:
+                device.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                self._log.debug("closing %r failed", device, exc_info=True)
+        self._devices.clear()
+
+
+class GpioPanel(PinDevices):
     """The kiosk's GPIO devices; :meth:`close` releases the pins."""
 
     def __init__(self, config: GpioConfig, on_event: Callable[[GpioEvent], None]):
@@ -85,7 +113,7 @@ class GpioPanel:
             raise GpioUnavailable(f"gpiozero is not installed: {exc}") from None
         self._devices: list = []
         self._led_mode: str | None = None
-        try:
+        with self._opening():
             self.factory = pin_factory(config.pin_factory)
             self.buttons: dict[int, Button] = {}
             for procedure, pin in sorted(config.buttons.items()):
@@ -116,12 +144,6 @@ class GpioPanel:
                 sensor.when_deactivated = functools.partial(on_event, PaperLow(False))
                 self.paper_sensor = sensor
                 self._devices.append(sensor)
-        except GpioUnavailable:
-            self.close()
-            raise
-        except Exception as exc:  # noqa: BLE001 - gpiozero raises many kinds (BadPinFactory, PinInUse, ...)
-            self.close()
-            raise GpioUnavailable(f"{type(exc).__name__}: {exc}") from None
 
     @property
     def paper_low(self) -> bool:
@@ -142,11 +164,3 @@ class GpioPanel:
     @property
     def led_mode(self) -> str | None:
         return self._led_mode
-
-    def close(self) -> None:
-        for device in reversed(self._devices):
-            try:
-                device.close()
-            except Exception:  # noqa: BLE001 - closing is best effort
-                log.debug("closing %r failed", device, exc_info=True)
-        self._devices.clear()

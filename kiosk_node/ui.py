@@ -27,7 +27,6 @@ import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import pygame
@@ -35,6 +34,7 @@ import pygame
 from display.fit import fit_lines, largest_fitting
 from display.fonts import FontFiles
 from display.rotation import Rotation
+from display.screenshot import save_png
 from display.text_cache import Color, TextCache
 from display.wrap import ellipsize, words_split
 from kiosk_node import i18n
@@ -264,10 +264,7 @@ class KioskUI:
     def screenshot(self, path: str | os.PathLike) -> None:
         """The upright canvas as a PNG, replaced atomically (a support tool may be reading it)."""
         assert self.canvas is not None
-        path = Path(path)
-        temporary = path.with_name(path.stem + ".tmp.png")
-        pygame.image.save(self.canvas, os.fspath(temporary))
-        os.replace(temporary, path)
+        save_png(self.canvas, path)
 
     # --- pieces ------------------------------------------------------------------------------------------
 

@@ -79,6 +79,8 @@ _COUNTER_2 = "Tư pháp - Hộ tịch"
 _PROCEDURE_101 = "Đăng ký đất đai, tài sản gắn liền với đất"
 _CALLED_TEXT = "Mời khách hàng số 105 đến quầy số 1"
 _QUEUE_1 = "Đất đai"
+_ANNOUNCEMENT = {"message": "Thông báo: Hệ thống sẽ bảo trì từ 12:00-13:00", "priority": "high", "duration": 30,
+                 "target_displays": ["tv-hall-1", "tv-hall-2"]}
 _CURRENT_105 = {"ticket_id": 456, "ticket_number": 105, "queue_id": 1, "priority": False,
                 "called_at": "2025-07-19T03:34:00.000Z", "ticket_label": "105"}
 
@@ -203,12 +205,7 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
             "Stored and shown for `duration` seconds; TVs that connect meanwhile find it in their `SNAPSHOT`. "
             "Sent on as `ANNOUNCEMENT`."
         ),
-        example={
-            "message": "Thông báo: Hệ thống sẽ bảo trì từ 12:00-13:00",
-            "priority": "high",
-            "duration": 30,
-            "target_displays": ["tv-hall-1", "tv-hall-2"],
-        },
+        example=_ANNOUNCEMENT,
     ),
     m.Ping: ClientMessageDoc(
         may_send=ALL_ROLES,
@@ -569,10 +566,7 @@ MESSAGE_DOCS: dict[type, MessageDoc] = {
         hears="TVs named in `target_displays` (all TVs when empty), every admin console, and the sender",
         when="A leader or admin sent `ANNOUNCEMENT`; show it until `expires_at`.",
         example={
-            "message": "Thông báo: Hệ thống sẽ bảo trì từ 12:00-13:00",
-            "priority": "high",
-            "duration": 30,
-            "target_displays": ["tv-hall-1", "tv-hall-2"],
+            **_ANNOUNCEMENT,
             "announcement_id": 7,
             "sent_by": "admin01",
             "timestamp": "2025-07-19T03:30:00.000Z",

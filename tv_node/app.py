@@ -29,6 +29,7 @@ import pygame  # noqa: E402
 
 from appliance import sd_notify  # noqa: E402
 from display.fonts import FontFiles  # noqa: E402
+from display.screenshot import save_png  # noqa: E402
 from display.text_cache import TextCache  # noqa: E402
 from protocol import messages as m  # noqa: E402
 from protocol.client import HubEvent, HubState, Received  # noqa: E402
@@ -181,12 +182,8 @@ class TvApp:
 
     def _write_screenshot(self) -> None:
         assert self.screenshot is not None
-        # Written beside and renamed: whoever reads the file never sees half a PNG.
-        partial = self.screenshot.with_name(self.screenshot.stem + ".partial.png")
         try:
-            self.screenshot.parent.mkdir(parents=True, exist_ok=True)
-            pygame.image.save(self.screen.surface, str(partial))
-            os.replace(partial, self.screenshot)
+            save_png(self.screen.surface, self.screenshot)
             self.screenshots_written += 1
         except (OSError, pygame.error) as error:
             log.warning("screenshot %s not written: %s", self.screenshot, error)

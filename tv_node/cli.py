@@ -18,27 +18,16 @@ setting (the message says which), 2 on a usage error.
 from __future__ import annotations
 
 import argparse
-import base64
-import json
 import logging
-import os
 import signal
 import sys
 from dataclasses import replace
 
-from appliance.node_config import NodeConfig, NodeConfigError, load_node_config
+from appliance.node_config import NodeConfig, NodeConfigError, load_node_config, token_client_id
 from display.pygame_import import import_pygame
+from display.video_driver import screenless
 
 log = logging.getLogger("qms.tv")
-
-# SDL video drivers with no screen behind them: full screen there takes the driver's one mode
-# (1024x768 for dummy) instead of the size asked for.
-SCREENLESS_VIDEO_DRIVERS = ("dummy", "offscreen")
-
-
-def screenless() -> bool:
-    """Whether SDL draws to no screen (tests, screenshots), going by ``SDL_VIDEODRIVER``."""
-    return os.environ.get("SDL_VIDEODRIVER", "").strip().lower() in SCREENLESS_VIDEO_DRIVERS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -90,18 +79,6 @@ def _size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def client_id_from_token(token: str) -> str | None:
-    """The ``client_id`` claim of a JWT, read without checking the signature (the hub checks it)."""
-    token = token.removeprefix("Bearer ").strip()
-    try:
-        payload = token.split(".")[1]
-        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    except (IndexError, ValueError):
-        return None
-    client_id = claims.get("client_id") if isinstance(claims, dict) else None
-    return client_id if isinstance(client_id, str) and client_id else None
-
-
 def main(argv: list[str] | None = None) -> int:
     options, say_args = split_say(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(options)
@@ -143,7 +120,7 @@ def _run_tv(config: NodeConfig, args: argparse.Namespace) -> int:
     try:
         token = config.read_token()
         fonts = find_fonts([*args.font, *DEFAULT_FONT_PATHS])
-        client_id = args.client_id or config.client_id or client_id_from_token(token)
+        client_id = args.client_id or config.client_id or token_client_id(token)
         if not client_id:
             raise NodeConfigError("client_id: not set in the node file, not given with --client-id, "
                                   "and the token names none")
