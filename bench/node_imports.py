@@ -5,8 +5,9 @@ Each run starts the real console script (``.venv/bin/qms-tv`` or
 screen (``SDL_VIDEODRIVER=dummy``), with ``NOTIFY_SOCKET`` set to a datagram
 socket of this process. Both nodes send systemd's ``READY=1`` right after
 their first frame (``sd_notify.ready``), so the imports that completed
-before it are the run path: everything ``run`` needed to show its screen,
-the hub client's thread included. The figure is the sum of the top-level
+before it are the run path: everything ``run`` needed to show its screen
+(the TV's hub client thread included; the kiosk starts its own, with
+asyncio and websockets, once the first frame is up). The figure is the sum of the top-level
 imports' cumulative times; "to first frame" is process start to READY.
 Then the node gets SIGTERM.
 

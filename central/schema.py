@@ -11,7 +11,8 @@ province page).
 answer (at-least-once) with the same three values, and the copy is
 dropped, so an event is stored once. ``tickets`` holds each ticket's latest
 state as the hall last shipped it (``version``: the hall's highest event id
-for that ticket then), for the reports.
+for that ticket then), for the reports, with what they count kept ready:
+its first caller, its wait and its service time (schema 2).
 """
 
 from __future__ import annotations
@@ -108,6 +109,25 @@ MIGRATIONS: list[str] = [
     GRANT SELECT, INSERT ON events TO {HALL_GROUP};
     GRANT SELECT, INSERT, UPDATE ON tickets TO {HALL_GROUP};
     GRANT SELECT ON events, tickets TO {READER_GROUP};
+    """,
+    # 2: what the reports count, kept with each ticket rather than worked out for every report: its first
+    # caller (a recalled or transferred ticket's row names its last; the shipper sets the first from the
+    # ticket's first ``ticket.called`` event, here from the events already shipped) and its wait and
+    # service in whole milliseconds, never below 0 (a hall's definitions, hub/reports.py).
+    """
+    ALTER TABLE tickets
+        ADD COLUMN first_counter_id integer,
+        ADD COLUMN first_officer text,
+        ADD COLUMN wait_ms double precision GENERATED ALWAYS AS (
+            CASE WHEN first_called_at IS NOT NULL
+                 THEN GREATEST(0, round(date_part('epoch', first_called_at - created_at) * 1000)) END) STORED,
+        ADD COLUMN service_ms double precision GENERATED ALWAYS AS (
+            CASE WHEN status IN ('done', 'no_show')
+                 THEN GREATEST(0, round(date_part('epoch', closed_at - served_since) * 1000)) END) STORED;
+    UPDATE tickets t SET first_counter_id = c.counter_id, first_officer = c.actor
+    FROM (SELECT DISTINCT ON (site_id, ticket_id) site_id, ticket_id, counter_id, NULLIF(actor, '') AS actor
+          FROM events WHERE kind = 'ticket.called' ORDER BY site_id, ticket_id, event_id) c
+    WHERE c.site_id = t.site_id AND c.ticket_id = t.ticket_id;
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)

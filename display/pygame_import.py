@@ -13,7 +13,12 @@ length of pygame's own import only: afterwards anything may import them as
 usual, and ``import pygame.sndarray`` (the TV's speech) works as before: the
 TV's speech imports numpy in its own thread once the board is on screen
 (``tv_node.speech.BackgroundSpeaker``). A program that wants numpy with
-pygame from the start passes ``numpy=True``. Call it before anything
+pygame from the start passes ``numpy=True``. A program that never plays a
+sound (the kiosk) passes ``sound=False``: ``pygame.mixer`` and
+``pygame.mixer_music`` are refused too, so SDL_mixer and its codec
+libraries are not loaded (some 10 ms on a PC); ``pygame.mixer`` is then
+pygame's own placeholder for a missing module until something does
+``import pygame.mixer``, which works as usual. Call it before anything
 imports pygame; once pygame is imported, it changes nothing.
 """
 
@@ -26,10 +31,13 @@ from types import ModuleType
 # Imported by pygame for no use of a node's: refused while pygame imports.
 NEVER_NEEDED = ("pkg_resources",)
 NUMPY = "numpy"
+# Both: either one loads SDL_mixer (pygame.mixer imports pygame.mixer_music itself).
+SOUND = ("pygame.mixer_music", "pygame.mixer")
 
 
-def import_pygame(*, numpy: bool = False) -> ModuleType:
-    """pygame, imported without ``pkg_resources`` (and without numpy unless ``numpy``); the module."""
+def import_pygame(*, numpy: bool = False, sound: bool = True) -> ModuleType:
+    """pygame, imported without ``pkg_resources`` (without numpy unless ``numpy``, without its mixer unless
+    ``sound``); the module."""
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     # numpy's OpenBLAS starts a thread per core when loaded (some 60 ms on two busy cores, and
     # memory for each); a node does array arithmetic, never linear algebra: one is plenty.
@@ -37,7 +45,8 @@ def import_pygame(*, numpy: bool = False) -> ModuleType:
     already = sys.modules.get("pygame")
     if already is not None:
         return already
-    refused = [name for name in (*NEVER_NEEDED, *(() if numpy else (NUMPY,))) if name not in sys.modules]
+    unwanted = (*NEVER_NEEDED, *(() if numpy else (NUMPY,)), *(() if sound else SOUND))
+    refused = [name for name in unwanted if name not in sys.modules]
     for name in refused:
         # None in sys.modules makes `import name` raise ImportError, which pygame catches.
         sys.modules[name] = None  # type: ignore[assignment]

@@ -91,7 +91,7 @@ def write_frames(connections: Iterable[ServerConnection], data: bytes, payloads:
 class Outgoing:
     """One message as sent: its JSON, its frame (shared by every recipient), and what may replace it."""
 
-    __slots__ = ("payload", "frame", "state_of", "barrier")
+    __slots__ = ("payload", "frame", "state_of", "barrier", "urgent")
 
     def __init__(self, message: Struct):
         self.payload = m.encode(message)
@@ -102,6 +102,8 @@ class Outgoing:
             self.state_of = ("QUEUE_UPDATE", message.payload.counter_id)
         # A PONG answers "has everything before my PING arrived?": nothing moves across it.
         self.barrier = isinstance(message, m.Pong)
+        # A call is shown and spoken in the hall the moment it is made: never held by the pacing below.
+        self.urgent = isinstance(message, m.TicketAnnouncement)
 
 
 def latest_states_only(outgoing: Sequence[Outgoing]) -> list[Outgoing]:
@@ -129,6 +131,12 @@ class FrameCounter(Protocol):
 # A flush that took longer than this (hundreds of sockets, a system call each) paces the next
 # one for connections with nothing of their own; cheaper ones (a hall of tens of clients) never do.
 PACE_AFTER = 0.001
+# The share of the loop that writes to connections which only hear broadcasts (TVs: the board, the
+# queues' state), under load: the rest serves the kiosks and the counters. A tenth: 500 TVs cost a
+# ticket burst a tenth of its speed, and a board shows the latest state a few tens of ms later.
+BROADCAST_SHARE = 0.1
+# However costly the last flush, the boards are never more than this behind (2,000 TVs and more).
+MAX_HOLD = 0.25
 
 
 class Delivery:
@@ -136,13 +144,15 @@ class Delivery:
 
     Under fan-out load the writes to connections that only hear broadcasts are
     paced: after a flush that took ``t`` seconds (more than ``PACE_AFTER``),
-    those connections wait until ``t`` has passed again, so at most half the
-    loop's time goes to their writes, and what is sent meanwhile (the next
-    tickets, the counters' latest state) shares their next write. A
-    connection with a message of its own pending (an answer, an ERROR, a
-    PONG, its state after REGISTER_CLIENT) is written in the next iteration
-    all the same, with everything it has pending, in order: a kiosk's answer
-    never waits for 500 TVs.
+    those connections wait ``t`` x 9 (at most ``MAX_HOLD``), so at most
+    ``BROADCAST_SHARE`` of the loop's time goes to their writes, and what is
+    sent meanwhile (the next tickets, the counters' latest state) shares their
+    next write. A connection with a message of its own pending (an answer, an
+    ERROR, a PONG, its state after REGISTER_CLIENT) is written in the next
+    iteration all the same, with everything it has pending, in order: a
+    kiosk's answer never waits for 500 TVs. A call (``TICKET_ANNOUNCEMENT``)
+    ends the wait: it is written to everyone in the next iteration, with what
+    they have pending before it.
     """
 
     def __init__(self, counter: FrameCounter):
@@ -173,8 +183,12 @@ class Delivery:
         if not recipients:
             return
         self._pending.append((recipients, outgoing))
-        if self._soon_scheduled or (self._paced is not None and len(recipients) > 1):
+        if outgoing.urgent:
+            self._paced_until = 0.0  # the next flush writes everyone, this first in nobody's way
+        elif self._soon_scheduled or (self._paced is not None and len(recipients) > 1):
             return  # a flush is coming (a paced one takes broadcasts: they would wait for it anyway)
+        if self._soon_scheduled:
+            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no event loop (a synchronous caller): nothing to wait for
@@ -218,7 +232,10 @@ class Delivery:
                 writer.write(members, indexes)
         finished = time.monotonic()
         took = finished - started
-        self._paced_until = finished + took if took > PACE_AFTER else 0.0
+        if took > PACE_AFTER:
+            self._paced_until = finished + min(took * (1 / BROADCAST_SHARE - 1), MAX_HOLD)
+        else:
+            self._paced_until = 0.0
 
     def _flush_own(self) -> None:
         """Write the connections that have a message of their own pending, each everything it has pending."""

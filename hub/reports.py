@@ -295,18 +295,30 @@ class ReportRow:
         }
 
 
+def summary_row(key: Key, label: str, *, issued: int, served: int, no_show: int, transferred: int,
+                wait_mean: float | None, wait_p90: float | None, service_mean: float | None,
+                service_p90: float | None, scores: Sequence[int]) -> ReportRow:
+    """A group's line from its counts and unrounded minutes (``scores``: how many of each, index = score).
+
+    The one place the columns are rounded: a hall's rows (counted here) and the
+    province's (counted by PostgreSQL, central/report.py) are made alike.
+    """
+    ratings = sum(scores)
+    score_total = sum(score * scores[score] for score in SCORES)
+    return ReportRow(
+        key=key, label=label, issued=issued, served=served, no_show=no_show, transferred=transferred,
+        wait_mean_min=rounded(wait_mean), wait_p90_min=rounded(wait_p90),
+        service_mean_min=rounded(service_mean), service_p90_min=rounded(service_p90),
+        ratings=ratings, rating_mean=rounded(score_total / ratings, 2) if ratings else None,
+        rating_counts={str(score): scores[score] for score in SCORES},
+    )
+
+
 def _row(key: Key, label: str, tally: _Tally) -> ReportRow:
     waits, services = sorted(tally.waits), sorted(tally.services)
-    ratings = sum(tally.scores)
-    score_total = sum(score * tally.scores[score] for score in SCORES)
-    return ReportRow(
-        key=key, label=label, issued=tally.issued, served=tally.served, no_show=tally.no_show,
-        transferred=tally.transferred,
-        wait_mean_min=rounded(_mean(waits)), wait_p90_min=rounded(percentile(waits, 0.9)),
-        service_mean_min=rounded(_mean(services)), service_p90_min=rounded(percentile(services, 0.9)),
-        ratings=ratings, rating_mean=rounded(score_total / ratings, 2) if ratings else None,
-        rating_counts={str(score): tally.scores[score] for score in SCORES},
-    )
+    return summary_row(key, label, issued=tally.issued, served=tally.served, no_show=tally.no_show,
+                       transferred=tally.transferred, wait_mean=_mean(waits), wait_p90=percentile(waits, 0.9),
+                       service_mean=_mean(services), service_p90=percentile(services, 0.9), scores=tally.scores)
 
 
 @dataclass(frozen=True)
@@ -332,6 +344,11 @@ def wait_distribution(waits: Iterable[float]) -> list[WaitBar]:
     counts = [0] * len(WAIT_BUCKETS)
     for wait in waits:
         counts[bisect.bisect_right(WAIT_BUCKETS, wait) - 1] += 1
+    return wait_bars(counts)
+
+
+def wait_bars(counts: Sequence[int]) -> list[WaitBar]:
+    """The distribution's bars from how many waits fell in each of WAIT_BUCKETS' ranges."""
     bounds = [*WAIT_BUCKETS[1:], None]
     return [WaitBar(low, high, n) for low, high, n in zip(WAIT_BUCKETS, bounds, counts, strict=True)]
 
@@ -433,7 +450,7 @@ class Labels:
         return []
 
 
-def _ordered_keys(by: str, listed: list[Key], found: Iterable[Key], labels: ReportLabels) -> list[Key]:
+def ordered_keys(by: str, listed: list[Key], found: Iterable[Key], labels: ReportLabels) -> list[Key]:
     """The site's groups in its order, then the others found (by id, or by name for people), "none" last."""
     seen = set(listed)
     extra = [key for key in found if key not in seen and key is not None]
@@ -547,7 +564,7 @@ class _Grouping:
         # The total is the sum of the groups (each fact is in exactly one): it agrees with the rows.
         total = _Tally.of_all(self.tallies.values())
         found = [key for key, counted in self.tallies.items() if counted.busy]
-        keys = _ordered_keys(self.by, labels.listed_keys(self.by, first, last), found, labels)
+        keys = ordered_keys(self.by, labels.listed_keys(self.by, first, last), found, labels)
         rows = [_row(key, labels.label(self.by, key), self.tallies.get(key) or _Tally()) for key in keys]
         return Report(first=first, last=last, by=self.by, rows=rows, total=_row(None, "Tổng cộng", total),
                       wait_distribution=wait_distribution(total.waits), site_name=labels.site_name,

@@ -145,6 +145,23 @@ def _copy_text(rows: list[tuple[Any, ...]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+# The tickets' newest state, and each one's first caller (the province's reports count a ticket's issue
+# and wait for whoever first called it; the hall's row names the last): the first ``ticket.called`` of the
+# first batch that has one, never changed after. Events are shipped in order, so no later batch holds an
+# earlier call; a batch sent again keeps what the first sending set.
+_UPSERT_TICKETS = (
+    "INSERT INTO tickets ({columns}, first_counter_id, first_officer) "
+    "SELECT {incoming}, c.counter_id, c.actor FROM incoming_tickets t LEFT JOIN ("
+    "SELECT DISTINCT ON (ticket_id) ticket_id, counter_id, NULLIF(actor, '') AS actor FROM incoming_events "
+    "WHERE kind = 'ticket.called' ORDER BY ticket_id, event_id) c ON c.ticket_id = t.ticket_id "
+    "ON CONFLICT (site_id, ticket_id) DO UPDATE SET {updates}, "
+    "first_counter_id = COALESCE(tickets.first_counter_id, EXCLUDED.first_counter_id), "
+    "first_officer = CASE WHEN tickets.first_counter_id IS NULL THEN EXCLUDED.first_officer "
+    "ELSE tickets.first_officer END "
+    "WHERE tickets.version <= EXCLUDED.version"
+)
+
+
 async def send_batch(conn: Any, batch: Batch) -> None:
     """One PostgreSQL transaction: the events (a copy already there is dropped) and the tickets' newest state."""
     async with conn.transaction():
@@ -160,10 +177,9 @@ async def send_batch(conn: Any, batch: Batch) -> None:
             async with conn.cursor().copy(f"COPY incoming_tickets ({', '.join(TICKET_COLUMNS)}) FROM STDIN") as copy:
                 await copy.write(_copy_text(batch.tickets))
             updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in TICKET_COLUMNS if c not in ("site_id", "ticket_id"))
-            await conn.execute(
-                f"INSERT INTO tickets ({', '.join(TICKET_COLUMNS)}) SELECT {', '.join(TICKET_COLUMNS)} "
-                f"FROM incoming_tickets ON CONFLICT (site_id, ticket_id) DO UPDATE SET {updates} "
-                "WHERE tickets.version <= EXCLUDED.version")
+            await conn.execute(_UPSERT_TICKETS.format(
+                columns=", ".join(TICKET_COLUMNS), incoming=", ".join(f"t.{c}" for c in TICKET_COLUMNS),
+                updates=updates))
 
 
 class Shipper:

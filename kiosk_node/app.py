@@ -9,6 +9,14 @@ gpiozero's callbacks only queue an event. :meth:`KioskApp.run` repeats frames
 at a low rate when idle and a high one while a ticket is on its way, so a tap
 is answered within one frame and an idle kiosk uses almost no CPU. Tests call
 :meth:`step` themselves.
+
+The screen comes first, then the hub, then the printer: the hub client's
+thread starts once the first frame is drawn and loads asyncio and websockets;
+the print worker's warm-up (Pillow, qrcode, python-escpos) waits until the
+client has connected or failed a first time, so the two do not share the CPU
+while the menu waits for the hub. Until the client has registered with the
+hub the frames show the kiosk as unreachable, as after any drop, and a tap
+takes no ticket.
 """
 
 from __future__ import annotations
@@ -86,8 +94,11 @@ class PrinterChecked:
 
 PrintResult = PrintDone | PrintFailed | PrinterChecked
 
-# The printer thread's warm-up waits at most this long for the kiosk's first frame.
-FIRST_FRAME_WAIT = 5.0
+# The printer thread's warm-up waits at most this long to be let go (a kiosk whose frames never run still prints).
+WARM_UP_WAIT = 5.0
+# After the first frame, the warm-up is let go when the hub client has connected or failed a first time, or this
+# long after the client started (a hub that does not answer at all): the printer check queued behind it waits no longer.
+HUB_FIRST_ATTEMPT_WAIT = 2.0
 
 
 class PrintWorker:
@@ -98,8 +109,8 @@ class PrintWorker:
         self._on_result = on_result
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
-        # Set once the kiosk's first frame is on screen: the warm-up waits for it (see _run).
-        self.screen_up = threading.Event()
+        # Set by the kiosk once its screen and its hub connection are under way: the warm-up waits for it (see _run).
+        self.may_warm_up = threading.Event()
 
     def start(self, warm_up: TicketContext | None = None) -> None:
         self._thread = threading.Thread(target=self._run, args=(warm_up,), name="kiosk-printer", daemon=True)
@@ -122,9 +133,9 @@ class PrintWorker:
 
     def _run(self, warm_up: TicketContext | None) -> None:
         if warm_up is not None:
-            # The screen first: Pillow, the QR encoder and python-escpos are imported by the warm-up,
-            # here, once the citizen sees the menu (bounded: a kiosk whose screen never steps still prints).
-            self.screen_up.wait(FIRST_FRAME_WAIT)
+            # The screen and the hub first: Pillow, the QR encoder and python-escpos are imported by the
+            # warm-up, here, once the citizen sees the menu (bounded: a kiosk whose screen never steps still prints).
+            self.may_warm_up.wait(WARM_UP_WAIT)
             try:
                 # Loads fonts, the QR encoder and python-escpos now, not on the first citizen's ticket.
                 from kiosk_node.printer import escpos_bytes
@@ -208,6 +219,9 @@ class KioskApp:
         self._quit = False
         self._hub_trouble_logged = False
         self._frame_clock: pygame.time.Clock | None = None
+        self._hub_client_started_at: float | None = None
+        # The hub client has connected or failed at least once (any HubEvent).
+        self._hub_answered = False
         # Frames run and frames drawn (diagnostics, the bench).
         self.frames = 0
         self.redraws = 0
@@ -215,9 +229,9 @@ class KioskApp:
     # --- lifecycle --------------------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Open the screen and the printer; the hub client starts after the first frame (see the module)."""
         self.ui.open()
         self._frame_clock = pygame.time.Clock()
-        self.client.start()
         self.worker.start(warm_up=self._ticket_context())
         self.worker.check()
         if gpio_configured(self.settings.gpio):
@@ -256,7 +270,7 @@ class KioskApp:
         self.step()
         # Up once the screen shows something, hub or no hub (Type=notify in qms-kiosk.service).
         sd_notify.ready(f"kiosk {self.settings.client.client_id}: screen up, hub {self.settings.client.url}")
-        self.worker.screen_up.set()  # now the printer thread loads what printing needs
+        self._after_frame(time.monotonic())
         # Pinged from the frame loop itself: a frozen screen stops the pings and systemd restarts the kiosk.
         watchdog = sd_notify.Watchdog()
         while not self._quit and not (stop is not None and stop.is_set()):
@@ -301,8 +315,17 @@ class KioskApp:
                 except (OSError, pygame.error) as exc:
                     log.warning("cannot write the screenshot %s: %s", self.settings.screenshot, exc)
         if self.frames > 1:
-            self.worker.screen_up.set()  # run() sets it after the first frame's READY=1
+            self._after_frame(now)  # run() calls it after the first frame's READY=1
         return not self._quit
+
+    def _after_frame(self, now: float) -> None:
+        """A frame is on screen: the hub client's thread starts after the first, the printer's warm-up after the
+        hub's first answer (see the module)."""
+        if self._hub_client_started_at is None:
+            self._hub_client_started_at = now
+            self.client.start()
+        if self._hub_answered or now - self._hub_client_started_at >= HUB_FIRST_ATTEMPT_WAIT:
+            self.worker.may_warm_up.set()
 
     def _on_pygame(self, event: pygame.event.Event, now: float) -> list[Effect]:
         escape = event.type == pygame.KEYDOWN and event.key == pygame.K_ESCAPE and not self.settings.fullscreen
@@ -345,6 +368,7 @@ class KioskApp:
 
     def _on_hub(self, item: m.ServerMessage | HubEvent, now: float) -> list[Effect]:
         if isinstance(item, HubEvent):
+            self._hub_answered = True
             if item.kind == "connected":
                 self._hub_trouble_logged = False
             elif item.kind == "auth_failed" or not self._hub_trouble_logged:

@@ -167,7 +167,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(levelname)s %(name)s: %(message)s")
-    import_pygame()  # before anything imports pygame: without pkg_resources and numpy, unused here
+    # Before anything imports pygame: without pkg_resources, numpy and the mixer, unused here (no kiosk speaks).
+    import_pygame(sound=False)
     from display.fonts import FontNotFound
     from kiosk_node.printer import PrinterUrlError
 

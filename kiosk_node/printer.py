@@ -34,7 +34,6 @@ import errno
 import logging
 import os
 import socket
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -51,8 +50,12 @@ log = logging.getLogger("qms.kiosk.printer")
 # where: one directory per user instead, so a kiosk restarted for months does not fill /tmp.
 if "ESCPOS_CAPABILITIES_PICKLE_DIR" not in os.environ:
     # The service's cache directory (XDG_CACHE_HOME in qms-kiosk.service), else one per user in /tmp.
-    _cache = (os.path.join(os.environ["XDG_CACHE_HOME"], "python-escpos") if os.environ.get("XDG_CACHE_HOME")
-              else os.path.join(tempfile.gettempdir(), f"qms-escpos-{os.getuid() if hasattr(os, 'getuid') else 0}"))
+    if os.environ.get("XDG_CACHE_HOME"):
+        _cache = os.path.join(os.environ["XDG_CACHE_HOME"], "python-escpos")
+    else:
+        import tempfile  # only here: a device has XDG_CACHE_HOME, and its start need not load tempfile
+
+        _cache = os.path.join(tempfile.gettempdir(), f"qms-escpos-{os.getuid() if hasattr(os, 'getuid') else 0}")
     try:
         os.makedirs(_cache, mode=0o700, exist_ok=True)
         os.environ["ESCPOS_CAPABILITIES_PICKLE_DIR"] = _cache

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from display.fit import largest_fitting
 from display.fonts import FontFiles
@@ -60,6 +59,9 @@ def _font(path: Path, size: int) -> ImageFont.FreeTypeFont:
 
 def local_time(moment: datetime, zone: str) -> datetime:
     """``moment`` in the hall's time zone (Asia/Ho_Chi_Minh when the zone is unknown)."""
+    # Here, not at the top: no clock is shown and no ticket printed before the hub has said its zone.
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
     try:
         tz = ZoneInfo(zone or DEFAULT_TIMEZONE)
     except (ZoneInfoNotFoundError, ValueError):

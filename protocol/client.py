@@ -31,18 +31,22 @@ same ``request_id``. The hub returns the same ticket for a repeated
 ``request_id``, so a hub restart in the middle of a request still gives
 exactly one ticket; the client delivers that ``TICKET_CREATED`` once (a
 duplicate answer to a retry is dropped).
+
+Importing this module is cheap: the mirror, the events and the configuration
+need neither asyncio nor websockets (nor ssl), and those (some 100 ms on a
+kiosk, more on a Pi) are imported by the connection itself, on the client's
+own thread once :meth:`ThreadedHubClient.start` is called. A node can draw its
+first frame from a :class:`HubState` and start the client afterwards, as the
+kiosk does.
 """
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import contextlib
 import functools
 import logging
 import queue
 import re
-import ssl
 import threading
 import time
 import uuid
@@ -51,13 +55,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from msgspec import Struct
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
 
 from protocol import messages as m
+
+if TYPE_CHECKING:
+    # Imported where the connection runs (see the module's docstring), not with the module.
+    import asyncio
+    import concurrent.futures
+    import ssl
+
+    from websockets.asyncio.client import ClientConnection
 
 log = logging.getLogger("qms.client")
 
@@ -124,6 +134,8 @@ class HubClientConfig:
         """
         if not self.secure:
             return None
+        import ssl
+
         if self.ca_file is None:
             return ssl.create_default_context()
         # With cafile given, create_default_context loads that file and not the system store.
@@ -562,6 +574,8 @@ class HubConnection:
 
     async def run(self) -> None:
         """Connect, register and serve; reconnect after every drop; return after :meth:`stop`."""
+        import asyncio
+
         if self._run_task is not None:
             raise RuntimeError("HubConnection.run() is already running")
         self._run_task = asyncio.current_task()
@@ -586,6 +600,9 @@ class HubConnection:
 
     async def _session(self) -> float:
         """One connection, from opening to drop; the delay before the next attempt."""
+        from websockets.asyncio.client import connect
+        from websockets.exceptions import ConnectionClosed
+
         config = self.config
         self.attempts += 1
         try:
@@ -625,6 +642,8 @@ class HubConnection:
             await ws.close()
 
     async def _handshake(self, ws: ClientConnection) -> m.ConnectionAck:
+        import asyncio
+
         config = self.config
         async with asyncio.timeout(config.open_timeout):
             await ws.send(m.encode(m.Auth(m.AuthPayload(token=config.token))), text=True)
@@ -647,6 +666,8 @@ class HubConnection:
                 log.debug("ignoring %s while waiting for %s", m.message_type(message), m.message_type(wanted))
 
     async def _serve(self, ws: ClientConnection, ack: m.ConnectionAck) -> None:
+        from websockets.exceptions import ConnectionClosed
+
         config = self.config
         self._ws = ws
         self._apply(ack)
@@ -719,6 +740,8 @@ class HubConnection:
 
     async def send(self, message: Struct) -> None:
         """Send one client message; :class:`NotConnected` if not registered with the hub."""
+        from websockets.exceptions import ConnectionClosed
+
         ws = self._ws
         if ws is None:
             raise NotConnected("not connected to the hub")
@@ -755,10 +778,14 @@ class HubConnection:
         return self._pending.pop(request_id, None) is not None
 
     async def _send_request(self, ws: ClientConnection, request: m.TicketRequest) -> None:
+        from websockets.exceptions import ConnectionClosed
+
         with contextlib.suppress(ConnectionClosed):  # still pending: sent again after the reconnect
             await ws.send(m.encode(request), text=True)
 
     def _spawn(self, coroutine) -> None:
+        import asyncio
+
         task = asyncio.ensure_future(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -786,7 +813,14 @@ class ThreadedHubClient:
 
     Made for a pygame frame loop: nothing here blocks the caller except
     :meth:`stop`, which joins the thread. Each frame, call :meth:`poll` and
-    draw from :attr:`state`.
+    draw from :attr:`state`; both work before :meth:`start` too (nothing
+    received, not connected).
+
+    :meth:`start` returns at once: the thread imports asyncio and websockets
+    and makes its event loop first. A ticket request or :meth:`stop` made
+    meanwhile is carried out as soon as that loop is there; :meth:`send`
+    meanwhile fails with :class:`NotConnected`, as it does until the hub has
+    registered the node.
     """
 
     def __init__(self, config: HubClientConfig):
@@ -795,21 +829,31 @@ class ThreadedHubClient:
         self._connection = HubConnection(config, on_message=self._inbox.put, on_event=self._inbox.put)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        # Calls for the loop made after start() but before the thread has made its loop; guarded by _loop_lock.
+        self._calls_before_loop: list[Callable[[], object]] = []
+        self._loop_lock = threading.Lock()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     def start(self) -> None:
         if self._thread is not None:
             raise RuntimeError("ThreadedHubClient.start() called twice")
-        self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(
             target=self._thread_main, name=f"hub-client:{self.config.client_id}", daemon=True)
         self._thread.start()
 
     def _thread_main(self) -> None:
-        loop = self._loop
-        assert loop is not None
+        # Here, not in start(): the caller's frames go on while asyncio (and, in run(), websockets) load.
+        import asyncio
+
+        loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
+        with self._loop_lock:
+            self._loop = loop
+            waiting, self._calls_before_loop = self._calls_before_loop, []
+        for call in waiting:
+            # Ahead of run()'s first step: a stop() that came first makes run() return at once.
+            loop.call_soon(call)
         try:
             loop.run_until_complete(self._connection.run())
         except Exception:  # noqa: BLE001 - reported; the thread ends and the UI shows disconnected
@@ -826,11 +870,11 @@ class ThreadedHubClient:
 
     def stop(self, timeout: float = 10.0) -> None:
         """Close the connection and join the thread (at most ``timeout`` seconds)."""
-        thread, loop = self._thread, self._loop
-        if thread is None or loop is None:
+        thread = self._thread
+        if thread is None:
             return
-        with contextlib.suppress(RuntimeError):  # the loop is closed: the thread has already finished
-            loop.call_soon_threadsafe(self._connection.stop)
+        with contextlib.suppress(NotConnected, RuntimeError):  # the loop is closed: the thread has already finished
+            self._on_loop(self._connection.stop)
         thread.join(timeout)
         if thread.is_alive():
             log.warning("the hub client thread did not stop within %.1f s", timeout)
@@ -868,9 +912,14 @@ class ThreadedHubClient:
 
     def send(self, message: Struct) -> concurrent.futures.Future[None]:
         """Send a client message from any thread; the future fails with :class:`NotConnected` when down."""
+        import concurrent.futures
+
         coroutine = self._connection.send(message)
         try:
-            return asyncio.run_coroutine_threadsafe(coroutine, self._running_loop())
+            loop = self._running_loop()
+            import asyncio  # the client's thread has imported it: its loop is running
+
+            return asyncio.run_coroutine_threadsafe(coroutine, loop)
         except (RuntimeError, NotConnected) as exc:
             coroutine.close()
             failed: concurrent.futures.Future[None] = concurrent.futures.Future()
@@ -887,7 +936,7 @@ class ThreadedHubClient:
         if counter_id is None and procedure_id is None and queue_id is None:
             raise ValueError("a ticket request needs procedure_id, queue_id or counter_id")
         request_id = self._connection.new_request_id()
-        self._running_loop().call_soon_threadsafe(functools.partial(
+        self._on_loop(functools.partial(
             self._connection.request_ticket, counter_id, procedure_id, request_id=request_id, queue_id=queue_id,
             priority=priority, priority_reason=priority_reason))
         return request_id
@@ -901,13 +950,24 @@ class ThreadedHubClient:
 
     def forget_request(self, request_id: str) -> None:
         """Stop retrying a pending ticket request (from any thread)."""
-        self._running_loop().call_soon_threadsafe(self._connection.forget_request, request_id)
+        self._on_loop(functools.partial(self._connection.forget_request, request_id))
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         loop = self._loop
         if loop is None or loop.is_closed():
             raise NotConnected("the hub client is not running: call start()")
         return loop
+
+    def _on_loop(self, call: Callable[[], object]) -> None:
+        """Have the client's loop run ``call``: now, or once the thread start() began has made the loop.
+
+        :class:`NotConnected` before start() and after the thread has ended, as :meth:`_running_loop`.
+        """
+        with self._loop_lock:
+            if self._loop is None and self._thread is not None:
+                self._calls_before_loop.append(call)
+                return
+        self._running_loop().call_soon_threadsafe(call)
 
 
 __all__ = [

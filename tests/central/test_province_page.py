@@ -22,6 +22,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -123,9 +124,20 @@ def served(province: Province):
     assert process.stderr is not None
     line = process.stderr.readline()
     assert "serving the province page" in line, line + process.stderr.read()
+    # Read on, so that what it writes to stderr meanwhile (a warning, a client gone mid-answer) never fills the
+    # pipe and stops it; shown if it does not stop when asked.
+    said: list[str] = []
+    reader = threading.Thread(target=lambda: said.extend(process.stderr), daemon=True)  # type: ignore[arg-type]
+    reader.start()
     yield port
     process.send_signal(signal.SIGINT)
-    process.wait(10)
+    try:
+        # It stops on Ctrl-C (a busy test machine may take seconds to let it).
+        assert process.wait(30) == 0
+    finally:
+        process.kill()
+        reader.join(5)
+        print("".join(said))
 
 
 def token_for(province: Province, username: str = LEADER, ttl_days: str = "30") -> str:

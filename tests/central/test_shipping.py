@@ -127,11 +127,14 @@ async def test_a_hub_killed_mid_shipment_loses_and_doubles_nothing(postgres, tmp
     sample = (REPO_ROOT / "hub" / "sample_site.toml").read_text(encoding="utf-8")
     site_file.write_text(sample.replace('site_name = "Trung tâm Phục vụ hành chính công tỉnh"',
                                         'site_name = "Trung tâm Phục vụ hành chính công tỉnh"\nsite_id = "hall-k"')
+                         # The burst is 400 tickets as fast as the hub answers: no limit of a real kiosk's applies.
+                         .replace("\nrate = 20 ", "\nrate = 100000 ").replace("\nburst = 40\n", "\nburst = 100000\n")
                          .replace("\ntickets_per_minute = 20 ", "\ntickets_per_minute = 100000 ")
                          .replace("\nticket_burst = 10\n", "\nticket_burst = 1000\n")
                          + f'\n[central]\nenabled = true\nurl = "postgresql://qms_site_hall_k@127.0.0.1:{postgres.port}'
                            f'/province_sigkill"\npassword_file = "{password_file}"\nbatch_size = 7\n',
                          encoding="utf-8")
+    assert site_file.read_text(encoding="utf-8").count("= 100000") == 3, "the sample site's limits were not lifted"
     data = tmp_path / "data"
     port = free_port()
 

@@ -230,3 +230,32 @@ async def test_after_a_costly_flush_broadcasts_wait_their_turn_but_an_answer_doe
         assert [len(line.writes[ws]) for ws in (tv, kiosk)] == [2, 2]
         for client in line.clients:
             await line.nothing_more(client)
+
+
+def announcement(number: int) -> m.TicketAnnouncement:
+    return m.TicketAnnouncement(m.TicketAnnouncementPayload(
+        ticket_number=number, counter_id=1, counter_name="Quầy 1", announcement_text=f"Mời số {number} đến quầy 1",
+        audio_url=None, display_duration=10))
+
+
+async def test_a_call_is_not_held_by_the_pacing_and_takes_what_was_held_with_it(monkeypatch):
+    SlowSockets(monkeypatch)
+    delivery = fanout.Delivery(Counter())
+    async with line_of(2) as line:
+        line.watch_writes()
+        tvs = set(line.servers)
+        delivery.broadcast(tvs, queue_update(1, waiting=1))
+        await asyncio.sleep(0)  # a costly flush: broadcasts are held for a while now
+        delivery.broadcast(tvs, queue_update(1, waiting=2))
+        await asyncio.sleep(0)
+        assert [len(line.writes[ws]) for ws in line.servers] == [1, 1]  # held
+
+        delivery.broadcast(tvs, announcement(105))
+        await asyncio.sleep(0)
+        # The call went in the next iteration, to every TV, after the state it had been holding.
+        assert [len(line.writes[ws]) for ws in line.servers] == [2, 2]
+        for client in line.clients:
+            got = await line.received(client, 3)
+            assert [(g["type"], g["payload"].get("waiting_count", g["payload"].get("ticket_number")))
+                    for g in got] == [("QUEUE_UPDATE", 1), ("QUEUE_UPDATE", 2), ("TICKET_ANNOUNCEMENT", 105)]
+            await line.nothing_more(client)

@@ -12,7 +12,9 @@ import asyncio
 import dataclasses
 import os
 import shutil
+import socket
 import sqlite3
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -702,6 +704,38 @@ async def test_while_the_hub_is_unreachable_a_tap_prints_nothing(rig):
         app.step()
         await asyncio.sleep(0.01)
     assert printed(app) == [] and tickets_in_database(rig) == []
+
+
+# --- start-up order ------------------------------------------------------------------------------------------
+
+
+def hub_client_threads(app: KioskApp) -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == f"hub-client:{app.settings.client.client_id}"]
+
+
+async def test_the_screen_comes_first_then_the_hub_then_the_printer_warm_up(rig):
+    app = rig.kiosk()
+    app.step()  # the first frame, before the hub client's thread exists
+    assert screen(app) == "unreachable" and not hub_client_threads(app)
+    assert app.client.poll() == []
+    pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=(200, 200), button=1))
+    app.step()  # a tap now is one while the hub is unreachable; the client starts after this frame
+    assert app.model.pending_request_id is None and app.model.screen == "home"
+    assert hub_client_threads(app)
+    assert not app.worker.may_warm_up.is_set()  # not before the hub has answered
+    await home_with_tiles(app)
+    assert app.worker.may_warm_up.is_set()
+
+
+async def test_the_printer_warms_up_even_when_the_hub_never_answers(rig, monkeypatch):
+    monkeypatch.setattr("kiosk_node.app.HUB_FIRST_ATTEMPT_WAIT", 0.3)
+    # The kernel accepts the connection; nothing ever answers the WebSocket handshake.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        rig.port = silent.getsockname()[1]  # the kiosk is pointed at it instead of the rig's hub
+        app = rig.kiosk()
+        # Well before the handshake's own timeout (open_timeout, 10 s) would make the client give up.
+        await until(app, lambda: app.worker.may_warm_up.is_set(), "the printer's warm-up let go", timeout=3.0)
+        assert screen(app) == "unreachable" and not app.model.connected
 
 
 # --- printer faults --------------------------------------------------------------------------------------------

@@ -13,6 +13,9 @@ import json
 import re
 import sqlite3
 import ssl
+import subprocess
+import sys
+import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +23,7 @@ from typing import Any
 
 import pytest
 import trustme
-from support import HubRig
+from support import REPO_ROOT, HubRig
 from websockets.asyncio.server import ServerConnection, serve
 
 from hub.auth import TokenAuthority
@@ -326,6 +329,65 @@ async def test_tls_hub_is_verified_against_the_configured_ca(rig, tmp_path):
     assert not stranger.messages(m.ConnectionAck)
     assert not stranger.state.connected
     assert "tv-wrong-ca" not in hub.clients.by_id
+
+
+class HeldBeforeItsLoop(ThreadedHubClient):
+    """A client whose thread waits for ``let_go`` before it makes its loop: as on a Pi, importing asyncio and
+    websockets there takes a while after start()."""
+
+    def __init__(self, config: HubClientConfig):
+        super().__init__(config)
+        self.let_go = threading.Event()
+
+    def _thread_main(self) -> None:
+        self.let_go.wait(WAIT)
+        super()._thread_main()
+
+
+def held_client(rig: Rig, hub: Hub, client_id: str) -> HeldBeforeItsLoop:
+    token = hub.tokens.issue("kiosk", client_id=client_id, ttl=timedelta(hours=1))
+    client = HeldBeforeItsLoop(HubClientConfig(url=f"ws://127.0.0.1:{hub.port}/ws", token=token,
+                                               client_type="kiosk", client_id=client_id, reconnect_delay=0.1))
+    rig.clients.append(client)
+    return client
+
+
+async def test_a_ticket_requested_before_the_client_thread_has_its_loop_is_issued_once(rig):
+    hub = await rig.start_hub()
+    client = held_client(rig, hub, "kiosk-early")
+    assert client.poll() == [] and not client.connected  # a frame may be drawn before start()
+    client.start()
+    request_id = client.request_ticket(counter_id=1)
+    assert client._loop is None, "the request was made before the client thread had its loop"
+    with pytest.raises(NotConnected):
+        await asyncio.wrap_future(client.send(m.Ping()))
+
+    client.let_go.set()
+    kiosk = Watched(client)
+    await kiosk.until(lambda: kiosk.answers_to(request_id), "TICKET_CREATED for the request made early")
+    await ping_round_trip(kiosk, "after-early-ticket")
+    assert len(kiosk.answers_to(request_id)) == 1
+    assert tickets_in_database(rig.data_dir, request_id) == 1
+
+
+async def test_a_client_stopped_before_its_thread_has_its_loop_never_connects(rig):
+    hub = await rig.start_hub()
+    client = held_client(rig, hub, "kiosk-stopped-early")
+    client.start()
+    threading.Timer(0.2, client.let_go.set).start()
+    await asyncio.to_thread(client.stop)
+    assert client._thread is not None and not client._thread.is_alive()
+    assert client._connection.attempts == 0
+    assert "kiosk-stopped-early" not in hub.clients.by_id
+
+
+def test_importing_the_client_loads_neither_asyncio_nor_websockets():
+    # A node draws its first frame from the client's mirror; the connection loads these on the client's thread.
+    code = ("import sys, protocol.client\n"
+            "print(sorted(n for n in ('asyncio', 'websockets', 'ssl') if n in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO_ROOT, capture_output=True, text=True,
+                            check=True)
+    assert result.stdout.strip() == "[]"
 
 
 async def test_asyncio_core_sends_and_stops(rig):
