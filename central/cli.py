@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -172,6 +173,14 @@ def _serve(args: argparse.Namespace) -> int:
                             secret=read_secret(args.secret_file), timezone=args.timezone)
     print(f"qms-central: serving the province page on http://{args.host}:{server.server_address[1]}/",
           file=sys.stderr, flush=True)
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # out of serve_forever; the socket is closed below
+
+    # Ctrl-C and a service manager's SIGTERM both end it cleanly, also when it was started with SIGINT
+    # ignored (as a background job of a script is), which would leave Ctrl-C doing nothing.
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
     try:
         server.serve_forever()
     except KeyboardInterrupt:
