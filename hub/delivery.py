@@ -185,10 +185,8 @@ class Delivery:
         self._pending.append((recipients, outgoing))
         if outgoing.urgent:
             self._paced_until = 0.0  # the next flush writes everyone, this first in nobody's way
-        elif self._soon_scheduled or (self._paced is not None and len(recipients) > 1):
+        if self._soon_scheduled or (self._paced is not None and len(recipients) > 1 and not outgoing.urgent):
             return  # a flush is coming (a paced one takes broadcasts: they would wait for it anyway)
-        if self._soon_scheduled:
-            return
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no event loop (a synchronous caller): nothing to wait for

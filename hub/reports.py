@@ -9,8 +9,8 @@ explains them). A report is made in two steps:
    was taken, who first called it, where it ended, how long it waited and
    was served, its transfers and its rating. Each fact is defined by the
    ticket's events (``ticket.issued``, ``ticket.called``, ...), so any store
-   of the event log (the province's server, for ``by=site``) can produce the
-   same facts and call :func:`aggregate` unchanged.
+   of the event log can work out the same facts (the province's server does,
+   in SQL: central/report.py).
 2. :func:`aggregate` (:func:`aggregate_all` for several groupings in one pass)
    counts the facts into rows, one per group, by the rules in
    :data:`ATTRIBUTIONS`: every fact is counted once, for the place (and time)
@@ -145,8 +145,6 @@ class TicketFacts(NamedTuple):
     rating_counter_id: int | None = None
     rating_officer: str | None = None
     transfers: tuple[Transfer, ...] | None = None
-    # The hall it happened in, for the province's reports across halls (a hall's own leaves it None).
-    site_id: str | None = None
 
 
 # Facts worked out from the stored ones: a ticket's field is its procedure's (the site file's today), its
@@ -574,13 +572,7 @@ class _Grouping:
 def aggregate_all(batches: Iterable[Sequence[TicketFacts]], groupings: Iterable[str], labels: Labels,
                   first: date, last: date) -> list[Report]:
     """The reports of the facts in ``batches`` grouped each way of ``groupings`` (of GROUPINGS), in one pass."""
-    return aggregate_with({by: hall_keys(by, labels.site) for by in groupings}, batches, labels, first, last)
-
-
-def aggregate_with(keys: Mapping[str, GroupKeys], batches: Iterable[Sequence[TicketFacts]], labels: ReportLabels,
-                   first: date, last: date) -> list[Report]:
-    """The reports of the facts in ``batches``, one per grouping of ``keys``, in one pass (the province's too)."""
-    counting = [_Grouping(by, group_keys) for by, group_keys in keys.items()]
+    counting = [_Grouping(by, hall_keys(by, labels.site)) for by in groupings]
     for batch in batches:
         for grouping in counting:
             grouping.count(batch)
@@ -609,7 +601,7 @@ _FACTS_SQL = (
     + _MINUTES.format(start="t.created_at", end="t.first_called_at") + ", "
     "CASE WHEN t.status IN ('done', 'no_show') THEN "
     + _MINUTES.format(start="t.served_since", end="t.closed_at") + " END, "
-    "r.score, r.queue_id, r.counter_id, NULLIF(r.officer, ''), NULL, NULL "
+    "r.score, r.queue_id, r.counter_id, NULLIF(r.officer, ''), NULL "
     "FROM tickets t LEFT JOIN ratings r ON r.ticket_id = t.ticket_id "
     "WHERE t.ticket_id BETWEEN ? AND ? AND +t.service_day BETWEEN ? AND ?"
 )
