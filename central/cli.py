@@ -171,8 +171,6 @@ def _serve(args: argparse.Namespace) -> int:
     password = Path(args.password_file).read_text(encoding="utf-8").strip() if args.password_file else None
     server = ProvinceServer((args.host, args.port), url=args.url, password=password,
                             secret=read_secret(args.secret_file), timezone=args.timezone)
-    print(f"qms-central: serving the province page on http://{args.host}:{server.server_address[1]}/",
-          file=sys.stderr, flush=True)
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt  # out of serve_forever; the socket is closed below
@@ -182,6 +180,9 @@ def _serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
     try:
+        # Said once the handlers are in place, inside the try: whoever waits for this line may signal at once.
+        print(f"qms-central: serving the province page on http://{args.host}:{server.server_address[1]}/",
+              file=sys.stderr, flush=True)
         server.serve_forever()
     except KeyboardInterrupt:
         pass
