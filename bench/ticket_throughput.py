@@ -45,7 +45,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from websockets.frames import Opcode
+import psutil
 
 from bench.harness import (
     LoadMeter,
@@ -58,7 +58,7 @@ from bench.harness import (
     running_hub,
     spread,
 )
-from bench.tv_fleet import TV, open_socket
+from bench.tv_fleet import RECEIVE_BYTES, TV, open_socket
 from hub import store as db
 from hub.auth import TokenAuthority
 from hub.queue_state import HallQueue
@@ -67,6 +67,8 @@ from hub.site_config import sample_site
 
 COUNTERS = (1, 2, 3, 4)
 REPLY_TIMEOUT = 10.0
+# What a kiosk looks at in what it hears: its answers, and an ERROR.
+KIOSK_MARKS = (b'"type":"TICKET_CREATED"', b'"type":"ERROR"')
 # The core a pinned hub gets: the other one is left to the kiosks and the TV fleet.
 PINNED_CORE = "1"
 
@@ -131,8 +133,8 @@ def lean_kiosks(kiosks: list[TV], seconds: float) -> tuple[int, list[float], flo
     two cores as the hub does, and a full WebSocket client per kiosk made its
     own cost the larger part of what was measured (70% of a core at 600
     tickets a second). So: real handshakes, AUTH and REGISTER_CLIENT; then
-    one ``select`` loop, frames split by hand and each scanned for its own
-    ``request_id``.
+    one ``select`` loop, frames read in place (``TV.scan``) and the answers
+    looked at for the kiosk's own ``request_id``.
     """
     try:
         latencies: list[float] = []
@@ -153,6 +155,8 @@ def lean_kiosks(kiosks: list[TV], seconds: float) -> tuple[int, list[float], flo
             kiosk.sock.setblocking(False)
             selector.register(kiosk.sock, selectors.EVENT_READ, index)
             ask(index)
+        received = bytearray(RECEIVE_BYTES)
+        view = memoryview(received)
         while asked:
             ready = selector.select(REPLY_TIMEOUT)
             if not ready:
@@ -161,21 +165,22 @@ def lean_kiosks(kiosks: list[TV], seconds: float) -> tuple[int, list[float], flo
                 index = key.data
                 kiosk = kiosks[index]
                 try:
-                    data = kiosk.sock.recv(262144)
+                    count = kiosk.sock.recv_into(received)
                 except BlockingIOError:
                     continue
-                if not data:
+                if not count:
                     raise RuntimeError("the hub closed a kiosk connection")
-                kiosk.buffer += data
-                for opcode, payload in kiosk.messages():
-                    if opcode != Opcode.TEXT:
-                        # Pings are answered blocking: a few bytes, into an idle socket buffer.
-                        kiosk.sock.setblocking(True)
-                        try:
-                            kiosk.handle(opcode, payload)
-                        finally:
-                            kiosk.sock.setblocking(False)
-                        continue
+                kiosk.buffer += view[:count]
+                # Every counter's QUEUE_UPDATE is read and skipped; answers and errors are looked at.
+                texts, control = kiosk.scan(KIOSK_MARKS)
+                for opcode, payload in control:
+                    # Pings are answered blocking: a few bytes, into an idle socket buffer.
+                    kiosk.sock.setblocking(True)
+                    try:
+                        kiosk.handle(opcode, payload)
+                    finally:
+                        kiosk.sock.setblocking(False)
+                for payload in texts:
                     if b'"type":"ERROR"' in payload:
                         raise RuntimeError(f"the hub refused a ticket: {payload[:300]!r}")
                     waiting = asked.get(index)
@@ -196,12 +201,13 @@ async def measure_hub(seconds: float, variant: Variant,
     async with running_hub(cores=PINNED_CORE if variant.pinned else None, site=site) as hub:
         tokens = hub.tokens()
         async with contextlib.AsyncExitStack() as stack:
-            if variant.tvs:
-                await stack.enter_async_context(running_fleet(hub, variant.tvs))
+            fleet = await stack.enter_async_context(running_fleet(hub, variant.tvs)) if variant.tvs else None
             kiosks = await asyncio.to_thread(open_kiosks, hub.url, tokens, variant.kiosks)
             commits_before = _store_commits((await http_get(hub.port, "/metrics"))[1])
+            cpu = CpuMeter(hub=hub.pid, fleet=fleet.process.pid if fleet else None)
             # In a thread: the kiosks' loop blocks on select, this one keeps the fleet's pipes read.
             acknowledged, latencies, elapsed = await asyncio.to_thread(lean_kiosks, kiosks, seconds)
+            cpu_seconds = cpu.stop()
             commits = _store_commits((await http_get(hub.port, "/metrics"))[1]) - commits_before
             # A crash, not a shutdown: what was answered must already be on disk.
             hub.kill_now()
@@ -224,7 +230,30 @@ async def measure_hub(seconds: float, variant: Variant,
         "commits": commits,
         "tickets_per_commit": acknowledged / commits if commits else None,
         "latency": percentiles(latencies),
+        # Where the CPU went, in ms per ticket: the hub, the TV fleet, this process (the kiosks).
+        "cpu_ms_per_ticket": {part: used * 1000 / acknowledged for part, used in cpu_seconds.items()},
     }
+
+
+class CpuMeter:
+    """CPU seconds (user, system) used over a span by the hub, the TV fleet, and this process (the kiosks)."""
+
+    def __init__(self, *, hub: int, fleet: int | None):
+        self._processes = {"hub": psutil.Process(hub), "bench": psutil.Process()}
+        if fleet is not None:
+            self._processes["fleet"] = psutil.Process(fleet)
+        self._start = self._sample()
+
+    def _sample(self) -> dict[str, float]:
+        used: dict[str, float] = {}
+        for part, process in self._processes.items():
+            times = process.cpu_times()
+            used[f"{part}_user"], used[f"{part}_system"] = times.user, times.system
+        return used
+
+    def stop(self) -> dict[str, float]:
+        end = self._sample()
+        return {part: end[part] - self._start[part] for part in end}
 
 
 def measure_sqlite_baseline(seconds: float) -> dict[str, Any]:

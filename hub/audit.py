@@ -52,11 +52,11 @@ class AuditTrail:
         if store is not None:
             at = self._clock.now()
             self._tasks.spawn(store.run(lambda conn: db.write_event(conn, at, kind, actor=actor, counter_id=counter_id,
-                                                                     detail=detail)))
+                                                                     detail=detail), brief=True))
 
     def commit(self, entry: db.AuditEntry) -> None:
         """Log an entry built earlier now, and write it to the audit table soon."""
         self.log(entry)
         store = self.store
         if store is not None:
-            self._tasks.spawn(store.run(lambda conn: db.write_audit(conn, entry)))
+            self._tasks.spawn(store.run(lambda conn: db.write_audit(conn, entry), brief=True))

@@ -160,9 +160,9 @@ def _serve(args: argparse.Namespace) -> int:
     from hub.server import Hub, HubOptions
 
     event_log.configure(json_lines=args.log_json)
-    # The event loop hands each change to the store's writer thread and back (hub/store.py): the thread
+    # The event loop hands each commit to the store's writer thread and back (hub/store.py): the thread
     # that waits for the GIL gets it after at most this long, not the default 5 ms, which a ticket's
-    # round trip through both would otherwise wait for several times (bench.ticket_throughput: +10%).
+    # round trip through both would otherwise wait for (bench.ticket_throughput: +10%).
     sys.setswitchinterval(SWITCH_INTERVAL)
     site = load_site(args.config)
     cert = args.tls_cert or site.tls_cert

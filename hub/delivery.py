@@ -3,10 +3,12 @@
 Sending messages to many connections with as little work per connection as possible:
 
 * **Encoded once, addressed when sent.** :meth:`Delivery.deliver` serialises
-  each message and frames it at once (the hub serves with compression off and
-  a server never masks its frames, so a message's frame is the same bytes for
-  every connection), and takes a copy of its recipients then: a client that
-  registers a moment later does not get what was sent before it was there.
+  each message at once and frames it once (the hub serves with compression
+  off and a server never masks its frames, so a message's frame is the same
+  bytes for every connection), and takes a copy of its recipients then: a
+  client that registers a moment later does not get what was sent before it
+  was there. A counter's QUEUE_UPDATE may be sent as a :class:`CounterState`,
+  built only if and when it is written (below).
 * **Each connection written at most once per event-loop iteration.** What
   was sent during one iteration waits for one callback scheduled with
   ``call_soon``, which runs in the next iteration and writes each connection
@@ -36,13 +38,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from msgspec import Struct
 from websockets.asyncio.server import ServerConnection
-from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
 from protocol import messages as m
@@ -50,12 +52,28 @@ from protocol import messages as m
 log = logging.getLogger("qms.delivery")
 
 # A delivery plan: each message with the connections that get it.
-Plan = tuple[Iterable[ServerConnection], Struct]
+Plan = tuple[Iterable[ServerConnection], "Struct | CounterState"]
 
 
 def text_frame(payload: bytes) -> bytes:
-    """One unmasked, unfragmented text frame carrying ``payload`` (UTF-8 JSON)."""
-    return Frame(Opcode.TEXT, payload).serialize(mask=False)
+    """One unmasked, unfragmented text frame carrying ``payload`` (UTF-8 JSON).
+
+    The header of RFC 6455 section 5.2 (FIN and TEXT, then the length in 7,
+    7+16 or 7+64 bits) written here: websockets' ``Frame.serialize``, general
+    (masks, extensions, checks), took a fifth of what encoding a message cost,
+    and every message the hub sends is framed once (``tests/hub/test_delivery.py``
+    checks these bytes against it).
+    """
+    length = len(payload)
+    if length < 126:
+        return bytes((0x81, length)) + payload
+    if length < 65536:
+        return _MEDIUM_HEADER.pack(0x81, 126, length) + payload
+    return _LONG_HEADER.pack(0x81, 127, length) + payload
+
+
+_MEDIUM_HEADER = struct.Struct("!BBH")
+_LONG_HEADER = struct.Struct("!BBQ")
 
 
 def write_frames(connections: Iterable[ServerConnection], data: bytes, payloads: Sequence[bytes]) -> int:
@@ -88,22 +106,66 @@ def write_frames(connections: Iterable[ServerConnection], data: bytes, payloads:
     return written
 
 
+class CounterState:
+    """A counter's QUEUE_UPDATE, built when it is written rather than when it is sent.
+
+    A QUEUE_UPDATE is the counter's whole state, and of several sent for one
+    counter before a flush only the last is written (:func:`latest_states_only`):
+    only that one is ever built, from the state as it is then. A burst of ten
+    tickets for a counter builds its QUEUE_UPDATE once, not ten times.
+    """
+
+    __slots__ = ("counter_id", "build")
+
+    def __init__(self, counter_id: int, build: Callable[[], m.QueueUpdate]):
+        self.counter_id, self.build = counter_id, build
+
+
 class Outgoing:
-    """One message as sent: its JSON, its frame (shared by every recipient), and what may replace it."""
+    """One message as sent: its JSON and its frame (shared by every recipient, made once), and what may
+    replace it."""
 
-    __slots__ = ("payload", "frame", "state_of", "barrier", "urgent")
+    __slots__ = ("_message", "_payload", "_frame", "state_of", "barrier", "urgent")
 
-    def __init__(self, message: Struct):
-        self.payload = m.encode(message)
-        self.frame = text_frame(self.payload)
+    def __init__(self, message: Struct | CounterState):
+        self._message = message
+        self._payload: bytes | None = None
+        self._frame: bytes | None = None
         # A QUEUE_UPDATE is a counter's whole state: a later one for the same counter makes it moot.
         self.state_of: tuple[object, ...] | None = None
-        if isinstance(message, m.QueueUpdate):
+        if isinstance(message, CounterState):
+            self.state_of = ("QUEUE_UPDATE", message.counter_id)
+        elif isinstance(message, m.QueueUpdate):
             self.state_of = ("QUEUE_UPDATE", message.payload.counter_id)
         # A PONG answers "has everything before my PING arrived?": nothing moves across it.
         self.barrier = isinstance(message, m.Pong)
         # A call is shown and spoken in the hall the moment it is made: never held by the pacing below.
         self.urgent = isinstance(message, m.TicketAnnouncement)
+        if not isinstance(message, CounterState):
+            self._payload = m.encode(message)  # now: a bad message fails its sender, not a later flush
+
+    def ready(self) -> bool:
+        """Build the message if it is built when written; False (logged) if that failed: it is not sent."""
+        if self._payload is None:
+            message = self._message
+            assert isinstance(message, CounterState)
+            try:
+                self._payload = m.encode(message.build())
+            except Exception:  # noqa: BLE001 - one state that cannot be built must not stop the flush
+                log.exception("could not build the QUEUE_UPDATE of counter %s", message.counter_id)
+                return False
+        return True
+
+    @property
+    def payload(self) -> bytes:
+        assert self._payload is not None, "ready() first"
+        return self._payload
+
+    @property
+    def frame(self) -> bytes:
+        if self._frame is None:
+            self._frame = text_frame(self.payload)
+        return self._frame
 
 
 def latest_states_only(outgoing: Sequence[Outgoing]) -> list[Outgoing]:
@@ -128,47 +190,69 @@ class FrameCounter(Protocol):
     frames_out: int
 
 
-# A flush that took longer than this (hundreds of sockets, a system call each) paces the next
-# one for connections with nothing of their own; cheaper ones (a hall of tens of clients) never do.
+# A flush of the boards that took longer than this (hundreds of sockets, a system call each) paces the
+# next one; cheaper ones (a hall of tens of TVs) never do.
 PACE_AFTER = 0.001
-# The share of the loop that writes to connections which only hear broadcasts (TVs: the board, the
-# queues' state), under load: the rest serves the kiosks and the counters. A tenth: 500 TVs cost a
-# ticket burst a tenth of its speed, and a board shows the latest state a few tens of ms later.
+# The share of the loop that writes to the boards (the TVs: tickets, the queues' state), under load: the
+# rest serves the kiosks and the counters. A tenth: 500 TVs cost a ticket burst a tenth of its speed, and
+# a board shows the latest state a few tens of ms later.
 BROADCAST_SHARE = 0.1
 # However costly the last flush, the boards are never more than this behind (2,000 TVs and more).
 MAX_HOLD = 0.25
+
+Pending = list[tuple[set[ServerConnection], Outgoing]]
 
 
 class Delivery:
     """Sends messages to connections, coalesced per loop iteration; counts the frames written (for /metrics).
 
-    Under fan-out load the writes to connections that only hear broadcasts are
-    paced: after a flush that took ``t`` seconds (more than ``PACE_AFTER``),
-    those connections wait ``t`` x 9 (at most ``MAX_HOLD``), so at most
-    ``BROADCAST_SHARE`` of the loop's time goes to their writes, and what is
-    sent meanwhile (the next tickets, the counters' latest state) shares their
-    next write. A connection with a message of its own pending (an answer, an
-    ERROR, a PONG, its state after REGISTER_CLIENT) is written in the next
-    iteration all the same, with everything it has pending, in order: a
-    kiosk's answer never waits for 500 TVs. A call (``TICKET_ANNOUNCEMENT``)
-    ends the wait: it is written to everyone in the next iteration, with what
-    they have pending before it.
+    Connections are in one of two tiers. The *boards* (the TVs, :meth:`pace`)
+    hear what is broadcast; under fan-out load their writes are paced: after
+    a flush of the boards that took ``t`` seconds (more than ``PACE_AFTER``),
+    the next waits ``t`` x 9 (at most ``MAX_HOLD``), so at most
+    ``BROADCAST_SHARE`` of the loop's time goes to them, and what is sent
+    meanwhile (the next tickets, the counters' latest state) shares their next
+    write. Everyone else (kiosks, officers, admins, counter displays: a few
+    tens) is written in the next iteration: a kiosk's answer never waits for
+    500 TVs. A board with a message of its own (a PONG, an ERROR, its state
+    after REGISTER_CLIENT) is written in the next iteration too, with
+    everything it has pending, in order; and a call (``TICKET_ANNOUNCEMENT``)
+    ends the wait: it is written to every board in the next iteration, after
+    what they have pending. A connection that changes tier has what it had
+    pending written at once, so its messages never overtake each other.
     """
 
     def __init__(self, counter: FrameCounter):
         self._counter = counter
-        # What was sent and not yet written, in order: each message with a copy of its recipients
-        # (from which a connection is taken once everything it had pending is written).
-        self._pending: list[tuple[set[ServerConnection], Outgoing]] = []
+        # What was sent and not yet written, in order, each message with a copy of its recipients: for
+        # the next iteration (everyone but the boards), and held for the boards.
+        self._pending: Pending = []
+        self._held: Pending = []
+        self._boards: set[ServerConnection] = set()
+        # Boards with a message of their own held: written in the next iteration all the same.
+        self._boards_asked: set[ServerConnection] = set()
         self._soon_scheduled = False
         self._paced: asyncio.TimerHandle | None = None
-        # When connections with only broadcasts pending may be written again (time.monotonic()).
+        # When the boards may be written again (time.monotonic()).
         self._paced_until = 0.0
 
-    def send(self, ws: ServerConnection, message: Struct) -> None:
+    def pace(self, ws: ServerConnection) -> None:
+        """``ws`` is a board (a registered TV) from now on: what it hears may wait its turn."""
+        if ws not in self._boards:
+            self._write_now(ws, self._pending)
+            self._boards.add(ws)
+
+    def unpace(self, ws: ServerConnection) -> None:
+        """``ws`` is no longer a board (it left, or registers as something else)."""
+        if ws in self._boards:
+            self._boards.discard(ws)
+            self._boards_asked.discard(ws)
+            self._write_now(ws, self._held)
+
+    def send(self, ws: ServerConnection, message: Struct | CounterState) -> None:
         self._queue({ws}, Outgoing(message))
 
-    def broadcast(self, connections: Iterable[ServerConnection], message: Struct) -> None:
+    def broadcast(self, connections: Iterable[ServerConnection], message: Struct | CounterState) -> None:
         self._queue(set(connections), Outgoing(message))
 
     def deliver(self, *plan: Plan) -> None:
@@ -182,11 +266,23 @@ class Delivery:
     def _queue(self, recipients: set[ServerConnection], outgoing: Outgoing) -> None:
         if not recipients:
             return
-        self._pending.append((recipients, outgoing))
-        if outgoing.urgent:
-            self._paced_until = 0.0  # the next flush writes everyone, this first in nobody's way
-        if self._soon_scheduled or (self._paced is not None and len(recipients) > 1 and not outgoing.urgent):
-            return  # a flush is coming (a paced one takes broadcasts: they would wait for it anyway)
+        wake = False
+        boards = recipients & self._boards if self._boards else None  # C speed: the smaller set is walked
+        if boards:
+            self._held.append((boards, outgoing))
+            if len(recipients) == 1:
+                self._boards_asked.update(boards)
+                wake = True
+            if outgoing.urgent:
+                self._paced_until = 0.0  # the next flush writes every board, this after what they had
+                wake = True
+            recipients -= boards
+            wake = wake or self._paced is None
+        if recipients:
+            self._pending.append((recipients, outgoing))
+            wake = True
+        if not wake or self._soon_scheduled:
+            return  # a flush is coming (a paced one takes what is held: it would wait for it anyway)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # no event loop (a synchronous caller): nothing to wait for
@@ -197,23 +293,48 @@ class Delivery:
 
     def _flush_soon(self) -> None:
         self._soon_scheduled = False
-        if time.monotonic() >= self._paced_until:
-            self.flush()
+        if self._pending:
+            pending, self._pending = self._pending, []
+            self._write(pending)
+        if not self._held:
             return
-        self._flush_own()
-        if self._pending and self._paced is None:
+        if time.monotonic() >= self._paced_until:
+            self._flush_boards()
+            return
+        for ws in list(self._boards_asked):
+            self._write_now(ws, self._held)
+        self._boards_asked.clear()
+        if self._held and self._paced is None:
             loop = asyncio.get_running_loop()
-            self._paced = loop.call_at(loop.time() + self._paced_until - time.monotonic(), self.flush)
+            self._paced = loop.call_at(loop.time() + self._paced_until - time.monotonic(), self._flush_boards)
 
     def flush(self) -> None:
-        """Write everything pending, each connection once (the scheduled callbacks run this)."""
+        """Write everything pending and held now, each connection once."""
+        pending, self._pending = self._pending, []
+        self._write(pending)
+        self._flush_boards()
+
+    def _flush_boards(self) -> None:
         if self._paced is not None:
             self._paced.cancel()
             self._paced = None
-        pending, self._pending = self._pending, []
-        if not pending:
+        held, self._held = self._held, []
+        self._boards_asked.clear()
+        if not held:
             return
         started = time.monotonic()
+        self._write(held)
+        finished = time.monotonic()
+        took = finished - started
+        if took > PACE_AFTER:
+            self._paced_until = finished + min(took * (1 / BROADCAST_SHARE - 1), MAX_HOLD)
+        else:
+            self._paced_until = 0.0
+
+    def _write(self, pending: Pending) -> None:
+        """Write ``pending``, each connection once: those that got the same messages the same bytes."""
+        if not pending:
+            return
         writer = _Writer(pending, self._counter)
         groups, solo = _group(pending)
         # A connection that also got messages of its own: its broadcasts are its group's key.
@@ -228,37 +349,16 @@ class Delivery:
         for indexes, members in groups.items():
             if members:
                 writer.write(members, indexes)
-        finished = time.monotonic()
-        took = finished - started
-        if took > PACE_AFTER:
-            self._paced_until = finished + min(took * (1 / BROADCAST_SHARE - 1), MAX_HOLD)
-        else:
-            self._paced_until = 0.0
 
-    def _flush_own(self) -> None:
-        """Write the connections that have a message of their own pending, each everything it has pending."""
-        pending = self._pending
-        own: dict[ServerConnection, list[int]] = {}
-        shared: list[int] = []
-        for index, (recipients, _) in enumerate(pending):
-            if len(recipients) == 1:
-                (ws,) = recipients
-                own.setdefault(ws, []).append(index)
-            else:
-                shared.append(index)
-        if not own:
+    def _write_now(self, ws: ServerConnection, pending: Pending) -> None:
+        """Write ``ws`` what it has in ``pending`` now, and take it out of those messages' recipients."""
+        indexes = tuple(i for i, (recipients, _) in enumerate(pending) if ws in recipients)
+        if not indexes:
             return
-        writer = _Writer(pending, self._counter)
-        for ws, indexes in own.items():
-            heard = [i for i in shared if ws in pending[i][0]]
-            writer.write((ws,), tuple(sorted(indexes + heard)) if heard else tuple(indexes))
-        # What they had pending is written: they are no longer its recipients.
-        kept = []
-        for recipients, outgoing in pending:
-            recipients.difference_update(own)
-            if recipients:
-                kept.append((recipients, outgoing))
-        self._pending = kept
+        _Writer(pending, self._counter).write((ws,), indexes)
+        for i in indexes:
+            pending[i][0].discard(ws)
+        pending[:] = [item for item in pending if item[0]]
 
 
 class _Writer:
@@ -272,7 +372,7 @@ class _Writer:
     def write(self, connections: Iterable[ServerConnection], indexes: tuple[int, ...]) -> None:
         prepared = self._prepared.get(indexes)
         if prepared is None:
-            chosen = latest_states_only([self._outgoing[i] for i in indexes])
+            chosen = [item for item in latest_states_only([self._outgoing[i] for i in indexes]) if item.ready()]
             prepared = self._prepared[indexes] = (b"".join(item.frame for item in chosen),
                                                   [item.payload for item in chosen], len(chosen))
         data, payloads, frames = prepared

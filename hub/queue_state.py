@@ -148,6 +148,22 @@ class QueueRuntime:
     priority: SortedList = field(default_factory=lambda: SortedList(key=_order_key))
     normal: SortedList = field(default_factory=lambda: SortedList(key=_order_key))
     service_seconds: deque[float] = field(default_factory=lambda: deque(maxlen=SERVICE_TIME_WINDOW))
+    # The mean of service_seconds, worked out when first asked after a change (every QUEUE_UPDATE asks).
+    _average_service: float | None = field(default=None, repr=False, compare=False)
+
+    def note_service(self, seconds: float) -> None:
+        self.service_seconds.append(seconds)
+        self._average_service = None
+
+    def forget_services(self) -> None:
+        self.service_seconds.clear()
+        self._average_service = None
+
+    def average_service(self) -> float | None:
+        """The mean measured service time in seconds, None before any was measured."""
+        if self._average_service is None and self.service_seconds:
+            self._average_service = fmean(self.service_seconds)
+        return self._average_service
 
     def line(self, ticket: Ticket) -> SortedList:
         return self.priority if ticket.priority else self.normal
@@ -338,7 +354,7 @@ class HallQueue:
         for queue in self.queues.values():
             queue.priority.clear()
             queue.normal.clear()
-            queue.service_seconds.clear()
+            queue.forget_services()
             if not keep:
                 queue.next_number = queue.config.start_number
         for counter in self.counters.values():
@@ -652,8 +668,8 @@ class HallQueue:
         return self.tickets_by_code.get(code)
 
     def average_service_seconds(self, queue_id: int) -> float:
-        measured = self.queues[queue_id].service_seconds
-        return fmean(measured) if measured else self.site.default_service_minutes * 60
+        measured = self.queues[queue_id].average_service()
+        return measured if measured is not None else self.site.default_service_minutes * 60
 
     def serving_count(self, queue_id: int) -> int:
         """Counters open now that serve the queue as their own: the line moves that many at a time."""
@@ -769,7 +785,7 @@ class HallQueue:
             return
         seconds = self._service_seconds(ticket, ticket.closed_at)
         if seconds is not None and ticket.queue_id in self.queues:
-            self.queues[ticket.queue_id].service_seconds.append(seconds)
+            self.queues[ticket.queue_id].note_service(seconds)
 
     def _note_wait(self, ticket: Ticket, first_called_at: datetime) -> None:
         self._wait_seconds_total += max(0.0, (first_called_at - ticket.created_at).total_seconds())

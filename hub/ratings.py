@@ -97,7 +97,7 @@ class RatingDesk:
             return db.save_rating(conn, ticket, p.score, p.comment, checked.source, device, p.request_id, now)
 
         try:
-            rating_id = await self.store.submit(save)
+            rating_id = await self.store.submit(save, brief=True)
         except db.StoreError as exc:
             if "UNIQUE" in str(exc):  # rated meanwhile, by the other way
                 raise QueueError("ALREADY_RATED", "Vé này đã được đánh giá (this ticket has its rating already)") \

@@ -71,6 +71,8 @@ class Registration:
             self.leave(busy, closing=True)
         now = self.clock.now()
         self.clients.register(session, p.client_type, p.client_id, p.location, now)
+        if p.client_type == "tv":
+            self.delivery.pace(session.ws)  # a board: what it hears may wait its turn under load
         if p.client_type == "officer" and identity.counter_id is not None:
             self.alert_rules.officer_arrived(identity.counter_id)
             self.audit.hall_event("officer.logged_in", actor=session.actor, counter_id=identity.counter_id,
@@ -115,6 +117,7 @@ class Registration:
         # Built before the registry forgets the client, so the audit row names it.
         entry = self.audit.entry(session, "client.disconnected", {"reason": reason, "detail": detail})
         self.clients.unregister(session)
+        self.delivery.unpace(ws)
         if client_type == "officer" and identity is not None and identity.counter_id is not None:
             self.alert_rules.officer_left(identity.counter_id, self.clock.now())
             self.audit.hall_event("officer.logged_out", actor=session.actor, counter_id=identity.counter_id,

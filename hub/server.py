@@ -50,7 +50,7 @@ from hub.connection_gate import ConnectionGate, ConnectionLimits
 from hub.database_check import DataDirLock, open_data_dir
 from hub.day_clock import DayClock
 from hub.day_gate import DayGate
-from hub.delivery import Delivery, Plan
+from hub.delivery import CounterState, Delivery, Plan
 from hub.event_log import log_event
 from hub.handshake import forget_handshake
 from hub.http_gate import HttpGate
@@ -74,6 +74,9 @@ __version__ = "0.1.0"
 log = logging.getLogger("qms.hub")
 
 RECENT_CALLS_KEPT = 20
+# A change of at most this many tickets and events is a brief job for the store (its SQL may run on the
+# event loop): a ticket, a call, an action. A day turning over expires whole queues: the writer thread.
+BRIEF_CHANGE_ROWS = 16
 TICKETS_TOO_FAST = ("Quá nhiều yêu cầu lấy số, xin chờ một lát rồi thử lại "
                     "(too many ticket requests from this kiosk or token: wait a moment)")
 
@@ -377,7 +380,8 @@ class Hub:
         """Write the change and its audit row, then apply it; if the write fails the queue stays as it was."""
         assert self.queue is not None and self.store is not None
         try:
-            await self.store.submit(lambda conn: persist_change(conn, change, entry, counter_status=counter_status))
+            await self.store.submit(lambda conn: persist_change(conn, change, entry, counter_status=counter_status),
+                                    brief=len(change.tickets) + len(change.events) <= BRIEF_CHANGE_ROWS)
         except BaseException:
             self.queue.release(change)
             raise
@@ -396,8 +400,11 @@ class Hub:
         assert self.queue is not None
         counter_ids = set(self.queue.counters_touching(change.queue_ids))
         counter_ids |= {c.counter_id for c in change.counters}
-        return [(self.clients.registered, views.queue_update(self.site, self.queue, counter_id))
-                for counter_id in sorted(counter_ids)]
+        return [(self.clients.registered, self._counter_state(counter_id)) for counter_id in sorted(counter_ids)]
+
+    def _counter_state(self, counter_id: int) -> CounterState:
+        """The counter's QUEUE_UPDATE, built when written: the latest of a burst, once (hub.delivery)."""
+        return CounterState(counter_id, lambda: views.queue_update(self.site, self._live_queue(), counter_id))
 
     def _ticket_news(self, session: Session, *counter_ids: int | None) -> set[ServerConnection]:
         """Who hears of a ticket's status: TVs, admins, the sender, and the displays and officers of the counters
@@ -455,13 +462,11 @@ class Hub:
                     del self._pending_requests[(kiosk, p.request_id)]
         self.metrics.tickets_issued += 1
 
-        def created(for_requester: bool) -> m.TicketCreated:
-            return views.ticket_created(self.site, ticket, change.people_ahead, change.estimated_wait_minutes,
-                                        for_requester=for_requester)
-
+        created = views.ticket_created(self.site, ticket, change.people_ahead, change.estimated_wait_minutes,
+                                       for_requester=False)
         self.delivery.deliver(
-            ((session.ws,), created(True)),
-            (self.clients.recipients("tv", "admin", exclude=session), created(False)),
+            ((session.ws,), views.for_requester(created, ticket)),
+            (self.clients.recipients("tv", "admin", exclude=session), created),
             *self._queue_updates(change),
         )
         self._check_queue_lengths(change)

@@ -218,12 +218,11 @@ class SiteConfig:
         return self._fields_by_id.get(field_id)
 
     def procedures_of(self, queue_id: int) -> tuple[Procedure, ...]:
-        return tuple(p for p in self.procedures if p.queue_id == queue_id)
+        return self._procedures_by_queue.get(queue_id, ())
 
     def counters_serving(self, queue_id: int, *, backup: bool = False) -> tuple[CounterConfig, ...]:
         """The counters that list the queue as their own (or, with ``backup``, as a backup too), in id order."""
-        return tuple(c for c in self.counters
-                     if queue_id in c.queue_ids or (backup and queue_id in c.backup_queue_ids))
+        return (self._counters_serving_or_backing if backup else self._counters_serving).get(queue_id, ())
 
     def counters_shown_at(self, location: str) -> tuple[int, ...]:
         """The counters a TV at ``location`` shows (its [[displays]] entry); empty: every counter."""
@@ -249,6 +248,20 @@ class SiteConfig:
     @cached_property
     def _fields_by_id(self) -> dict[int, FieldConfig]:
         return {f.id: f for f in self.fields}
+
+    # Asked several times for every ticket and every QUEUE_UPDATE: worked out once.
+    @cached_property
+    def _procedures_by_queue(self) -> dict[int, tuple[Procedure, ...]]:
+        return {q.id: tuple(p for p in self.procedures if p.queue_id == q.id) for q in self.queues}
+
+    @cached_property
+    def _counters_serving(self) -> dict[int, tuple[CounterConfig, ...]]:
+        return {q.id: tuple(c for c in self.counters if q.id in c.queue_ids) for q in self.queues}
+
+    @cached_property
+    def _counters_serving_or_backing(self) -> dict[int, tuple[CounterConfig, ...]]:
+        return {q.id: tuple(c for c in self.counters if q.id in c.queue_ids or q.id in c.backup_queue_ids)
+                for q in self.queues}
 
     def render_announcement(self, number: int, counter: CounterConfig, queue: QueueConfig | None = None) -> str:
         return render_template(self.announcement_template, number=number, counter=counter, queue=queue)

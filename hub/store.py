@@ -1,10 +1,14 @@
 """The hub's SQLite database: durable tickets, calls, statuses, users and the audit trail.
 
-All database work runs on one writer thread, never on the event loop. Jobs
-queued while a transaction commits are grouped into the next transaction
-(group commit), so ten kiosks share one fsync instead of waiting for ten:
-``synchronous=FULL`` in WAL mode makes every commit durable, and a job's
-awaitable completes only after the commit that holds it.
+One write connection (:class:`Store`). Jobs queued while a transaction
+commits are grouped into the next transaction (group commit), so ten kiosks
+share one fsync instead of waiting for ten: ``synchronous=FULL`` in WAL mode
+makes every commit durable, and a job's awaitable completes only after the
+commit that holds it. The commit, with its fsync, always runs on the writer
+thread; so does every job that may take more than microseconds. A brief job
+(a ticket's rows) runs its few statements on the event loop, where they cost
+less than handing them to the thread would (``Store``). Reports and other
+reads run on read-only connections in worker threads.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import queue
 import secrets
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -418,11 +423,11 @@ _UPSERT_TICKET = (
 )
 
 
-# --- operations, each run on the writer thread inside a transaction ---------
+# --- operations, each run inside a transaction of the store ---------
 
 
 def save_ticket_rows(conn: sqlite3.Connection, rows: list[dict[str, Any]]) -> None:
-    """Rows made by :func:`ticket_row` on the event loop: the writer thread never reads live tickets."""
+    """Rows made by :func:`ticket_row` when the change was planned: the store never reads live tickets."""
     conn.executemany(_UPSERT_TICKET, rows)
 
 
@@ -803,15 +808,27 @@ def remember_login_address(conn: sqlite3.Connection, user_id: int, address: str,
     conn.execute("DELETE FROM login_addresses WHERE last_ok_at < ?", (_iso(at - LOGIN_ADDRESS_KEPT),))
 
 
-# --- the writer thread --------------------------------------------------------
+# --- the writer: group commit, the fsync on its own thread --------------------------------
 
 
 class _Job:
-    __slots__ = ("fn", "future", "loop")
+    __slots__ = ("fn", "future", "brief")
 
-    def __init__(self, fn: Callable[[sqlite3.Connection], Any], future: asyncio.Future[Any],
-                 loop: asyncio.AbstractEventLoop):
-        self.fn, self.future, self.loop = fn, future, loop
+    def __init__(self, fn: Callable[[sqlite3.Connection], Any], future: asyncio.Future[Any], brief: bool):
+        self.fn, self.future, self.brief = fn, future, brief
+
+
+# What a job came to: its result, or the error its awaiter gets.
+Outcome = tuple[Any, BaseException | None]
+
+
+class _Batch:
+    """One transaction's jobs; ``outcomes`` is set when their SQL already ran on the loop (only COMMIT is left)."""
+
+    __slots__ = ("jobs", "outcomes")
+
+    def __init__(self, jobs: list[_Job], outcomes: list[Outcome] | None):
+        self.jobs, self.outcomes = jobs, outcomes
 
 
 def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
@@ -823,25 +840,46 @@ def _settle(future: asyncio.Future, result: Any, error: BaseException | None) ->
         future.set_result(result)
 
 
-def _settle_all(outcomes: list[tuple[asyncio.Future, Any, BaseException | None]]) -> None:
-    """Settle a batch's futures in the order their jobs were submitted."""
-    for future, result, error in outcomes:
-        _settle(future, result, error)
+# The most SQL of brief jobs run on the event loop for one transaction, in seconds: the next
+# jobs wait for the next transaction (the loop serves everyone else meanwhile).
+LOOP_SQL_BUDGET = 0.002
+# How long the writer thread waits for another program's write (``qms-hub user add``) to end.
+BUSY_TIMEOUT_MS = 30_000
 
 
 class Store:
-    """The database behind a single writer thread with group commit."""
+    """The database behind one write connection, with group commit.
+
+    Jobs submitted while a transaction commits wait for it and then share the
+    next one, so ten kiosks share one fsync. A *brief* job (a few rows: a
+    ticket, its event and its audit row; tens of microseconds) runs its SQL
+    on the event loop, and only the COMMIT, with its fsync, runs on the
+    writer thread: the SQL would hold the GIL wherever it ran, and run on the
+    writer thread each statement hands the GIL over twice (the sqlite3 module
+    releases it around every step), each time waiting for the busy loop to let
+    go of it. Other jobs (a day's tickets expired, an account changed, anything
+    that may take longer) run whole on the writer thread, as does a batch that
+    finds the database locked by another program. Either way, a job's
+    awaitable completes only after the commit that holds it, in the order the
+    jobs were submitted, and a job that fails fails alone.
+    """
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.healthy = True
         self.commits = 0
         self.jobs_committed = 0
-        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._conn = connect(self.path)
         self._conn.row_factory = sqlite3.Row
         migrate(self._conn)
         self._thread: threading.Thread | None = None
+        self._to_writer: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
+        # On the event loop: jobs submitted and not yet in a transaction, whether one is with the writer thread.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waiting: list[_Job] = []
+        self._in_flight = False
+        self._start_scheduled = False
+        self._idle: list[asyncio.Future[None]] = []
         # Read-only connections for queries that need no writer (reports, other days' tickets), one per
         # worker thread: WAL lets them read while the writer commits.
         self._readers = threading.local()
@@ -860,20 +898,32 @@ class Store:
             raise
 
     def start(self) -> None:
+        # The loop never waits for a lock: if another program is writing, the writer thread waits instead.
+        self._conn.execute("PRAGMA busy_timeout = 0")
         self._thread = threading.Thread(target=self._writer, name="qms-store-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
-        """Queue ``fn(conn)`` for the writer thread; the future completes once it is committed durably.
+    def submit(self, fn: Callable[[sqlite3.Connection], T], *, brief: bool = False) -> asyncio.Future[T]:
+        """Run ``fn(conn)`` in a transaction; the future completes once it is committed durably.
 
-        Futures complete in the order their jobs were submitted, so awaiters
-        resume, and answer their clients, in that order too.
+        ``brief``: ``fn`` writes a few rows and reads next to nothing, so its SQL
+        may run on the event loop. Futures complete in the order their jobs
+        were submitted, so awaiters resume, and answer their clients, in that
+        order too.
         """
         if self._thread is None:
             raise RuntimeError("Store.start() was not called")
         loop = asyncio.get_running_loop()
+        if self._loop is None:
+            self._loop = loop
+        elif loop is not self._loop:
+            raise RuntimeError("the store serves one event loop")
         future = loop.create_future()
-        self._jobs.put(_Job(fn, future, loop))
+        self._waiting.append(_Job(fn, future, brief))
+        if not self._in_flight and not self._start_scheduled:
+            # In the next iteration: whatever else this one submits shares the transaction.
+            self._start_scheduled = True
+            loop.call_soon(self._start_batch)
         return future
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -892,102 +942,159 @@ class Store:
         finally:
             conn.execute("ROLLBACK")
 
-    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(conn)`` in a transaction on the writer thread; returns once it is committed durably."""
-        return await self.submit(fn)
+    async def run(self, fn: Callable[[sqlite3.Connection], T], *, brief: bool = False) -> T:
+        """Run ``fn(conn)`` in a transaction; returns once it is committed durably (``brief``: see :meth:`submit`)."""
+        return await self.submit(fn, brief=brief)
 
     async def close(self) -> None:
         if self._thread is not None:
-            self._jobs.put(None)
+            while self._in_flight or self._waiting:
+                idle = asyncio.get_running_loop().create_future()
+                self._idle.append(idle)
+                await idle
+            self._to_writer.put(None)
             await asyncio.to_thread(self._thread.join)
             self._thread = None
         self._conn.close()
 
     def close_sync(self) -> None:
         if self._thread is not None:
-            self._jobs.put(None)
+            self._to_writer.put(None)
             self._thread.join()
             self._thread = None
         self._conn.close()
 
-    def _writer(self) -> None:
-        stopping = False
-        while not stopping:
-            first = self._jobs.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    job = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if job is None:
-                    stopping = True
-                    break
-                batch.append(job)
-            self._commit_batch(batch)
+    # --- on the event loop
 
-    def _commit_batch(self, batch: list[_Job]) -> None:
-        outcomes = self._commit_together(batch)
-        if outcomes is None:
-            outcomes = self._commit_one_by_one(batch)
-        # One callback per loop for the whole batch, not one per job: every awaiter of the commit then
-        # resumes in the same loop iteration, and what they send leaves in one flush (hub.delivery).
-        settled: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future, Any, BaseException | None]]] = {}
-        for job, (result, error) in zip(batch, outcomes, strict=True):
-            settled.setdefault(job.loop, []).append((job.future, result, error))
-        for loop, outcome in settled.items():
-            loop.call_soon_threadsafe(_settle_all, outcome)
+    def _start_batch(self) -> None:
+        """Hand the next transaction to the writer thread, its brief jobs' SQL already run."""
+        self._start_scheduled = False
+        if self._in_flight or not self._waiting:
+            return
+        waiting = self._waiting
+        batch: _Batch | None = None
+        if waiting[0].brief:
+            try:
+                batch = self._run_brief_jobs(waiting)
+            except Exception as exc:  # noqa: BLE001 - a statement of our own refused: the thread retries, reports
+                log.warning("store: the loop could not run a batch, the writer thread will: %s", exc)
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+        if batch is None:  # not brief, or the database is locked by another program: the writer thread waits
+            batch = _Batch(waiting[:MAX_BATCH], None)
+        del waiting[:len(batch.jobs)]
+        self._in_flight = True
+        self._to_writer.put(batch)
 
-    def _commit_together(self, batch: list[_Job]) -> list[tuple[Any, BaseException | None]] | None:
-        """The batch in one transaction, no savepoints; None if anything failed (all of it rolled back).
-
-        Nearly every batch succeeds whole, and a savepoint per job is two more statements each (each a
-        hand-over of the GIL between this thread and the event loop); a batch where something fails is
-        done again by :meth:`_commit_one_by_one`, so that only the failing job fails. A job only writes
-        to the database it is given, so running it again after the rollback does the same.
-        """
+    def _run_brief_jobs(self, waiting: list[_Job]) -> _Batch | None:
+        """The leading brief jobs' SQL in an open transaction, within the loop's budget; None if locked."""
         conn = self._conn
         try:
             conn.execute("BEGIN IMMEDIATE")
-            results = [job.fn(conn) for job in batch]
-            conn.execute("COMMIT")
-        except Exception:  # noqa: BLE001 - done again job by job, which reports what failed
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
+        except sqlite3.OperationalError:
             return None
-        self.healthy = True
-        self.commits += 1
-        self.jobs_committed += len(batch)
-        return [(result, None) for result in results]
+        started = time.monotonic()
+        jobs: list[_Job] = []
+        results: list[Any] = []
+        try:
+            for job in waiting:
+                if not job.brief or len(jobs) >= MAX_BATCH or (jobs and time.monotonic() - started > LOOP_SQL_BUDGET):
+                    break
+                jobs.append(job)
+                results.append(job.fn(conn))
+        except Exception:  # noqa: BLE001 - done again job by job, which reports what failed
+            # Nearly every batch succeeds whole, and a savepoint per job is two more statements each. A job
+            # only writes to the connection it is given, so running it again after the rollback does the same.
+            conn.execute("ROLLBACK")
+            return self._run_one_by_one(jobs)
+        return _Batch(jobs, [(result, None) for result in results])
 
-    def _commit_one_by_one(self, batch: list[_Job]) -> list[tuple[Any, BaseException | None]]:
+    def _run_one_by_one(self, jobs: list[_Job]) -> _Batch | None:
+        """``jobs`` again, a savepoint each: one failing job (a constraint, a bug) rolls back alone."""
         conn = self._conn
-        outcomes: list[tuple[Any, BaseException | None]] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for job in batch:
-                # A savepoint per job: one failing job (a constraint, a bug)
-                # rolls back alone and the others still commit.
-                conn.execute("SAVEPOINT job")
-                try:
-                    outcomes.append((job.fn(conn), None))
-                    conn.execute("RELEASE job")
-                except Exception as exc:  # noqa: BLE001 - reported to the job's awaiter
-                    conn.execute("ROLLBACK TO job")
-                    conn.execute("RELEASE job")
-                    log.error("store job failed: %s", exc, exc_info=exc)
-                    outcomes.append((None, StoreError(str(exc))))
+        except sqlite3.OperationalError:
+            return None
+        return _Batch(jobs, _each_in_a_savepoint(conn, jobs))
+
+    def _finished(self, batch: _Batch, outcomes: list[Outcome]) -> None:
+        """The writer thread is done with ``batch``: the next transaction starts, then its jobs' awaiters resume."""
+        self._in_flight = False
+        self._start_batch()
+        for job, (result, error) in zip(batch.jobs, outcomes, strict=True):
+            _settle(job.future, result, error)
+        if not self._in_flight and not self._waiting:
+            idle, self._idle = self._idle, []
+            for future in idle:
+                _settle(future, None, None)
+
+    # --- on the writer thread
+
+    def _writer(self) -> None:
+        while True:
+            batch = self._to_writer.get()
+            if batch is None:
+                break
+            # Its SQL already run on the loop (only the COMMIT is left), or all of it to do here.
+            outcomes = self._run_whole(batch.jobs) if batch.outcomes is None else self._commit(batch.outcomes)
+            loop = self._loop
+            assert loop is not None
+            loop.call_soon_threadsafe(self._finished, batch, outcomes)
+
+    def _commit(self, outcomes: list[Outcome]) -> list[Outcome]:
+        conn = self._conn
+        try:
             conn.execute("COMMIT")
-            self.healthy = True
-            self.commits += 1
-            self.jobs_committed += len(batch)
         except Exception as exc:  # noqa: BLE001 - the whole transaction failed
             log.error("store commit failed: %s", exc, exc_info=exc)
             self.healthy = False
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("ROLLBACK")
             failed = StoreError(f"database commit failed: {exc}")
-            outcomes = [(None, failed) for _ in batch]
+            return [(None, failed) for _ in outcomes]
+        self.healthy = True
+        self.commits += 1
+        self.jobs_committed += len(outcomes)
         return outcomes
+
+    def _run_whole(self, jobs: list[_Job]) -> list[Outcome]:
+        """A batch the loop did not start: its SQL and its commit, waiting for another program's lock if need be."""
+        conn = self._conn
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        try:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except Exception as exc:  # noqa: BLE001 - nothing was written
+                log.error("store commit failed: %s", exc, exc_info=exc)
+                self.healthy = False
+                failed = StoreError(f"database commit failed: {exc}")
+                return [(None, failed) for _ in jobs]
+            try:
+                outcomes = _each_in_a_savepoint(conn, jobs)
+            except Exception as exc:  # noqa: BLE001 - a savepoint refused: the whole transaction failed
+                log.error("store commit failed: %s", exc, exc_info=exc)
+                self.healthy = False
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                failed = StoreError(f"database commit failed: {exc}")
+                return [(None, failed) for _ in jobs]
+            return self._commit(outcomes)
+        finally:
+            conn.execute("PRAGMA busy_timeout = 0")
+
+
+def _each_in_a_savepoint(conn: sqlite3.Connection, jobs: list[_Job]) -> list[Outcome]:
+    """Run ``jobs`` in the open transaction, each in a savepoint: one that fails rolls back alone."""
+    outcomes: list[Outcome] = []
+    for job in jobs:
+        conn.execute("SAVEPOINT job")
+        try:
+            outcomes.append((job.fn(conn), None))
+            conn.execute("RELEASE job")
+        except Exception as exc:  # noqa: BLE001 - reported to the job's awaiter
+            conn.execute("ROLLBACK TO job")
+            conn.execute("RELEASE job")
+            log.error("store job failed: %s", exc, exc_info=exc)
+            outcomes.append((None, StoreError(str(exc))))
+    return outcomes

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from datetime import datetime
 
+import msgspec
+
 from hub.auth import Identity
 from hub.queue_state import Change, HallQueue, Ticket
 from hub.shipping import ShippingStatus
@@ -205,6 +207,12 @@ def ticket_created(site: SiteConfig, ticket: Ticket, people_ahead: int, wait: in
             ticket_label=ticket_label(site, ticket),
         )
     )
+
+
+def for_requester(created: m.TicketCreated, ticket: Ticket) -> m.TicketCreated:
+    """The TICKET_CREATED everyone hears, as the requesting kiosk gets it: with its request id and code."""
+    return m.TicketCreated(msgspec.structs.replace(created.payload, request_id=ticket.request_id,
+                                                   ticket_code=ticket.code))
 
 
 def announcement_text(site: SiteConfig, ticket: Ticket, counter: CounterConfig) -> str:

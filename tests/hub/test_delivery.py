@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.frames import Frame, Opcode
 
 from hub import delivery as fanout
 from protocol import messages as m
@@ -89,6 +90,13 @@ def alert(text: str) -> m.AnnouncementOut:
     return m.AnnouncementOut(m.AnnouncementOutPayload(
         message=text, priority="medium", duration=30, target_displays=[], announcement_id=1, sent_by="admin",
         timestamp="2026-12-01T08:00:00.000Z"))
+
+
+@pytest.mark.parametrize("length", [0, 1, 125, 126, 127, 65535, 65536, 70000])
+def test_a_text_frame_is_the_bytes_websockets_frames_it_as(length):
+    """The hub writes frame headers itself (hub.delivery.text_frame): each length form as websockets' own."""
+    payload = b"x" * length
+    assert fanout.text_frame(payload) == Frame(Opcode.TEXT, payload).serialize(mask=False)
 
 
 @pytest.mark.parametrize("compression", [None, "deflate"])
@@ -206,6 +214,7 @@ async def test_after_a_costly_flush_broadcasts_wait_their_turn_but_an_answer_doe
     delivery = fanout.Delivery(counter)
     async with line_of(2) as line:
         tv, kiosk = line.servers
+        delivery.pace(tv)
         line.watch_writes()
         delivery.broadcast({tv, kiosk}, queue_update(1, waiting=1))
         await asyncio.sleep(0)  # the first flush, 40 ms of writes: the next broadcast-only one waits as long
@@ -217,7 +226,7 @@ async def test_after_a_costly_flush_broadcasts_wait_their_turn_but_an_answer_doe
         delivery.broadcast({tv, kiosk}, queue_update(1, waiting=3))
         await asyncio.sleep(0)
         # The kiosk's answer went at once, with everything it had pending (the counter's latest state
-        # only); the TV waits.
+        # only); the TV, a board, waits.
         assert [len(line.writes[ws]) for ws in (tv, kiosk)] == [1, 2]
         got = await line.received(line.clients[1], 3)
         assert [(g["type"], g["payload"].get("waiting_count")) for g in got] == [
@@ -244,6 +253,8 @@ async def test_a_call_is_not_held_by_the_pacing_and_takes_what_was_held_with_it(
     async with line_of(2) as line:
         line.watch_writes()
         tvs = set(line.servers)
+        for tv in tvs:
+            delivery.pace(tv)
         delivery.broadcast(tvs, queue_update(1, waiting=1))
         await asyncio.sleep(0)  # a costly flush: broadcasts are held for a while now
         delivery.broadcast(tvs, queue_update(1, waiting=2))
@@ -259,3 +270,64 @@ async def test_a_call_is_not_held_by_the_pacing_and_takes_what_was_held_with_it(
             assert [(g["type"], g["payload"].get("waiting_count", g["payload"].get("ticket_number")))
                     for g in got] == [("QUEUE_UPDATE", 1), ("QUEUE_UPDATE", 2), ("TICKET_ANNOUNCEMENT", 105)]
             await line.nothing_more(client)
+
+
+async def test_a_board_with_a_message_of_its_own_is_not_held_and_a_change_of_tier_keeps_the_order(monkeypatch):
+    SlowSockets(monkeypatch)
+    delivery = fanout.Delivery(Counter())
+    async with line_of(2) as line:
+        tv, other = line.servers
+        line.watch_writes()
+        # Not yet a board (a TV between AUTH and REGISTER_CLIENT): what it has pending goes before it becomes one.
+        delivery.send(tv, alert("trước khi đăng ký"))
+        delivery.pace(tv)
+        delivery.pace(other)
+        assert len(line.writes[tv]) == 1
+        delivery.broadcast({tv, other}, queue_update(1, waiting=1))
+        await asyncio.sleep(0)  # a costly flush: the boards are held for a while now
+        delivery.broadcast({tv, other}, queue_update(2, waiting=1))
+        delivery.send(tv, pong("t1"))
+        await asyncio.sleep(0)
+        # The TV's PONG went in the next iteration, after what was held for it; the other board waits.
+        assert [len(line.writes[ws]) for ws in (tv, other)] == [3, 1]
+        got = await line.received(line.clients[0], 4)
+        assert [g["type"] for g in got] == ["ANNOUNCEMENT", "QUEUE_UPDATE", "QUEUE_UPDATE", "PONG"]
+        assert got[2]["payload"]["counter_id"] == 2
+        # A board that stops being one gets what was held for it at once, before anything sent later.
+        delivery.broadcast({tv, other}, queue_update(3, waiting=1))
+        delivery.unpace(other)
+        delivery.send(other, alert("sau"))
+        await asyncio.sleep(0)
+        got = await line.received(line.clients[1], 4)
+        assert [(g["type"], g["payload"].get("counter_id")) for g in got] == [
+            ("QUEUE_UPDATE", 1), ("QUEUE_UPDATE", 2), ("QUEUE_UPDATE", 3), ("ANNOUNCEMENT", None)]
+        await line.nothing_more(line.clients[1])
+
+
+async def test_a_counter_state_is_built_once_when_written_and_a_failing_one_costs_only_itself(caplog):
+    delivery = fanout.Delivery(Counter())
+    waiting = {"count": 0}
+    builds: list[int] = []
+
+    def state_of_counter_1() -> m.QueueUpdate:
+        builds.append(waiting["count"])
+        return queue_update(1, waiting=waiting["count"])
+
+    def broken() -> m.QueueUpdate:
+        raise RuntimeError("injected")
+
+    async with line_of(1) as line:
+        for _ in range(10):  # a burst of ten tickets for counter 1, each sending its counter's state
+            waiting["count"] += 1
+            delivery.broadcast(line.servers, fanout.CounterState(1, state_of_counter_1))
+        delivery.broadcast(line.servers, fanout.CounterState(2, broken))
+        delivery.send(line.servers[0], alert("vẫn đến"))
+        await asyncio.sleep(0)
+        # Built once, when written, from the state then; the counter whose state could not be built is
+        # left out (and logged), and what came after it still arrives.
+        assert builds == [10]
+        got = await line.received(line.clients[0], 2)
+        assert [(g["type"], g["payload"].get("waiting_count")) for g in got] == [
+            ("QUEUE_UPDATE", 10), ("ANNOUNCEMENT", None)]
+        assert "could not build the QUEUE_UPDATE of counter 2" in caplog.text
+        await line.nothing_more(line.clients[0])

@@ -33,7 +33,8 @@ def test_a_database_from_a_newer_hub_is_refused(tmp_path):
         db.Store(tmp_path / "qms.db")
 
 
-async def test_concurrent_jobs_share_commits_and_a_failing_job_fails_alone(tmp_path):
+@pytest.mark.parametrize("brief", [False, True], ids=["on the writer thread", "brief: SQL on the loop"])
+async def test_concurrent_jobs_share_commits_and_a_failing_job_fails_alone(tmp_path, brief):
     store = db.Store(tmp_path / "qms.db")
     store.start()
     at = datetime(2026, 11, 25, tzinfo=UTC)
@@ -44,7 +45,8 @@ async def test_concurrent_jobs_share_commits_and_a_failing_job_fails_alone(tmp_p
     def broken(conn):
         conn.execute("INSERT INTO no_such_table VALUES (1)")
 
-    jobs = [store.run(audit(i)) for i in range(200)] + [store.run(broken)] + [store.run(audit(200))]
+    jobs = ([store.run(audit(i), brief=brief) for i in range(200)] + [store.run(broken, brief=brief)]
+            + [store.run(audit(200), brief=brief)])
     results = await asyncio.gather(*jobs, return_exceptions=True)
     assert isinstance(results[200], db.StoreError)
     assert all(r is None for i, r in enumerate(results) if i != 200)
@@ -52,6 +54,51 @@ async def test_concurrent_jobs_share_commits_and_a_failing_job_fails_alone(tmp_p
     await store.close()
     with sqlite3.connect(tmp_path / "qms.db") as conn:
         assert conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'test'").fetchone()[0] == 201
+
+
+async def test_jobs_complete_in_the_order_they_were_submitted_whichever_path_they_take(tmp_path):
+    store = db.Store(tmp_path / "qms.db")
+    store.start()
+    at = datetime(2026, 11, 25, tzinfo=UTC)
+    finished: list[int] = []
+
+    async def job(i):
+        await store.run(lambda conn: db.write_event(conn, at, "test", detail={"i": i}), brief=i % 3 != 0)
+        finished.append(i)
+
+    await asyncio.gather(*(job(i) for i in range(60)))
+    await store.close()
+    assert finished == list(range(60))
+    with closing(sqlite3.connect(tmp_path / "qms.db")) as conn:
+        written = [json.loads(d)["i"] for (d,) in conn.execute("SELECT detail FROM events WHERE kind = 'test' "
+                                                               "ORDER BY event_id")]
+    assert written == list(range(60))
+
+
+async def test_a_database_locked_by_another_program_waits_on_the_writer_thread_not_the_loop(tmp_path):
+    """``qms-hub user add`` writing while the hub runs: a brief job's batch goes to the writer thread,
+    which waits for the lock; the event loop goes on serving meanwhile."""
+    store = db.Store(tmp_path / "qms.db")
+    store.start()
+    at = datetime(2026, 11, 25, tzinfo=UTC)
+    other = sqlite3.connect(tmp_path / "qms.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")  # the other program holds the write lock
+        saved = asyncio.ensure_future(store.run(lambda conn: db.write_audit(
+            conn, db.AuditEntry(at, "kiosk-001", "kiosk", "kiosk-001", "test", {})), brief=True))
+        for _ in range(20):  # the loop keeps turning while the job waits for the lock
+            await asyncio.sleep(0.01)
+        assert not saved.done()
+        other.execute("COMMIT")
+        await asyncio.wait_for(saved, 10)
+    finally:
+        other.close()
+    # Back on the loop's own path once the lock is free.
+    await store.run(lambda conn: db.write_audit(conn, db.AuditEntry(at, "kiosk-001", "kiosk", "kiosk-001",
+                                                                     "test", {})), brief=True)
+    await store.close()
+    with closing(sqlite3.connect(tmp_path / "qms.db")) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'test'").fetchone()[0] == 2
 
 
 async def test_every_event_is_in_the_audit_table(hall):
