@@ -51,8 +51,22 @@ from protocol import messages as m
 
 log = logging.getLogger("qms.delivery")
 
+class EveryBoard:
+    """Recipients: every board (registered TV) when the message is sent, and ``others`` besides.
+
+    What most of the hall's news goes to. Given so, the hundreds of boards
+    are neither copied nor split out of a set for each message: they share
+    one snapshot, taken again only when a board comes or goes.
+    """
+
+    __slots__ = ("others",)
+
+    def __init__(self, others: Iterable[ServerConnection] = ()):
+        self.others = others
+
+
 # A delivery plan: each message with the connections that get it.
-Plan = tuple[Iterable[ServerConnection], "Struct | CounterState"]
+Plan = tuple["Iterable[ServerConnection] | EveryBoard", "Struct | CounterState"]
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -200,7 +214,9 @@ BROADCAST_SHARE = 0.1
 # However costly the last flush, the boards are never more than this behind (2,000 TVs and more).
 MAX_HOLD = 0.25
 
-Pending = list[tuple[set[ServerConnection], Outgoing]]
+# Messages not yet written, in order, each with its recipients: a set of its own, or (held for the boards)
+# the boards' shared snapshot, copied before anything is taken out of it.
+Pending = list[tuple["set[ServerConnection] | frozenset[ServerConnection]", Outgoing]]
 
 
 class Delivery:
@@ -229,6 +245,7 @@ class Delivery:
         self._pending: Pending = []
         self._held: Pending = []
         self._boards: set[ServerConnection] = set()
+        self._boards_now: frozenset[ServerConnection] | None = None  # a snapshot of _boards, shared
         # Boards with a message of their own held: written in the next iteration all the same.
         self._boards_asked: set[ServerConnection] = set()
         self._soon_scheduled = False
@@ -241,19 +258,21 @@ class Delivery:
         if ws not in self._boards:
             self._write_now(ws, self._pending)
             self._boards.add(ws)
+            self._boards_now = None
 
     def unpace(self, ws: ServerConnection) -> None:
         """``ws`` is no longer a board (it left, or registers as something else)."""
         if ws in self._boards:
             self._boards.discard(ws)
+            self._boards_now = None
             self._boards_asked.discard(ws)
             self._write_now(ws, self._held)
 
     def send(self, ws: ServerConnection, message: Struct | CounterState) -> None:
         self._queue({ws}, Outgoing(message))
 
-    def broadcast(self, connections: Iterable[ServerConnection], message: Struct | CounterState) -> None:
-        self._queue(set(connections), Outgoing(message))
+    def broadcast(self, connections: Iterable[ServerConnection] | EveryBoard, message: Struct | CounterState) -> None:
+        self.deliver((connections, message))
 
     def deliver(self, *plan: Plan) -> None:
         """Send each message to its recipients; whoever gets several gets them in plan order.
@@ -261,22 +280,29 @@ class Delivery:
         Never waits on a slow client: one stuck socket cannot stall the hub.
         """
         for connections, message in plan:
-            self._queue(set(connections), Outgoing(message))
+            if isinstance(connections, EveryBoard):
+                boards = self._boards_now
+                if boards is None:
+                    boards = self._boards_now = frozenset(self._boards)
+                self._queue({ws for ws in connections.others if ws not in boards}, Outgoing(message), boards)
+            else:
+                self._queue(set(connections), Outgoing(message))
 
-    def _queue(self, recipients: set[ServerConnection], outgoing: Outgoing) -> None:
-        if not recipients:
-            return
+    def _queue(self, recipients: set[ServerConnection], outgoing: Outgoing,
+               boards: frozenset[ServerConnection] | set[ServerConnection] | None = None) -> None:
+        """``boards``: the boards among the recipients, if the caller knows; else they are found here."""
         wake = False
-        boards = recipients & self._boards if self._boards else None  # C speed: the smaller set is walked
+        if boards is None and self._boards:
+            boards = recipients & self._boards  # C speed: the smaller set is walked
+            recipients -= boards
         if boards:
             self._held.append((boards, outgoing))
-            if len(recipients) == 1:
-                self._boards_asked.update(boards)
+            if len(boards) == 1 and not recipients:
+                self._boards_asked.update(boards)  # a message of its own
                 wake = True
             if outgoing.urgent:
                 self._paced_until = 0.0  # the next flush writes every board, this after what they had
                 wake = True
-            recipients -= boards
             wake = wake or self._paced is None
         if recipients:
             self._pending.append((recipients, outgoing))
@@ -357,14 +383,18 @@ class Delivery:
             return
         _Writer(pending, self._counter).write((ws,), indexes)
         for i in indexes:
-            pending[i][0].discard(ws)
+            recipients, outgoing = pending[i]
+            if isinstance(recipients, frozenset):
+                pending[i] = (recipients - {ws}, outgoing)
+            else:
+                recipients.discard(ws)
         pending[:] = [item for item in pending if item[0]]
 
 
 class _Writer:
     """Writes one flush: the frames of each distinct sequence of messages joined once, shared by its recipients."""
 
-    def __init__(self, pending: Sequence[tuple[set[ServerConnection], Outgoing]], counter: FrameCounter):
+    def __init__(self, pending: Pending, counter: FrameCounter):
         self._outgoing = [item for _, item in pending]
         self._counter = counter
         self._prepared: dict[tuple[int, ...], tuple[bytes, list[bytes], int]] = {}
@@ -379,7 +409,7 @@ class _Writer:
         self._counter.frames_out += write_frames(connections, data, payloads) * frames
 
 
-def _group(pending: Sequence[tuple[set[ServerConnection], Outgoing]]
+def _group(pending: Pending
            ) -> tuple[dict[tuple[int, ...], set[ServerConnection]], dict[ServerConnection, list[int]]]:
     """Split the recipients into groups that got the same messages (by index into ``pending``).
 
@@ -389,6 +419,7 @@ def _group(pending: Sequence[tuple[set[ServerConnection], Outgoing]]
     """
     groups: dict[tuple[int, ...], set[ServerConnection]] = {}
     solo: dict[ServerConnection, list[int]] = {}
+    last: tuple[int, object] | None = None  # the last message to several connections, and its recipients
     for index, (recipients, _) in enumerate(pending):
         if len(recipients) == 1:
             (ws,) = recipients
@@ -398,7 +429,16 @@ def _group(pending: Sequence[tuple[set[ServerConnection], Outgoing]]
             else:
                 own.append(index)
             continue
-        newcomers = recipients  # a copy taken when sent: ours to consume
+        if last is not None and recipients is last[1]:
+            # The boards' shared snapshot again (EveryBoard): exactly the groups that got the last one.
+            previous = last[0]
+            groups = {indexes + (index,) if indexes[-1] == previous else indexes: members
+                      for indexes, members in groups.items()}
+            last = (index, recipients)
+            continue
+        last = (index, recipients)
+        # A copy taken when sent, ours to consume, or the boards' snapshot, which ``-=`` does not change.
+        newcomers = recipients
         refined: dict[tuple[int, ...], set[ServerConnection]] = {}
         for indexes, members in groups.items():
             if not newcomers or members.isdisjoint(newcomers):
@@ -412,6 +452,6 @@ def _group(pending: Sequence[tuple[set[ServerConnection], Outgoing]]
                 newcomers -= inside
                 refined[indexes] = members - inside
         if newcomers:
-            refined[(index,)] = newcomers
+            refined[(index,)] = newcomers if isinstance(newcomers, set) else set(newcomers)
         groups = refined
     return groups, solo

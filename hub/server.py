@@ -50,7 +50,7 @@ from hub.connection_gate import ConnectionGate, ConnectionLimits
 from hub.database_check import DataDirLock, open_data_dir
 from hub.day_clock import DayClock
 from hub.day_gate import DayGate
-from hub.delivery import CounterState, Delivery, Plan
+from hub.delivery import CounterState, Delivery, EveryBoard, Plan
 from hub.event_log import log_event
 from hub.handshake import forget_handshake
 from hub.http_gate import HttpGate
@@ -400,16 +400,17 @@ class Hub:
         assert self.queue is not None
         counter_ids = set(self.queue.counters_touching(change.queue_ids))
         counter_ids |= {c.counter_id for c in change.counters}
-        return [(self.clients.registered, self._counter_state(counter_id)) for counter_id in sorted(counter_ids)]
+        everyone = EveryBoard(self.clients.registered_besides_tvs)
+        return [(everyone, self._counter_state(counter_id)) for counter_id in sorted(counter_ids)]
 
     def _counter_state(self, counter_id: int) -> CounterState:
         """The counter's QUEUE_UPDATE, built when written: the latest of a burst, once (hub.delivery)."""
         return CounterState(counter_id, lambda: views.queue_update(self.site, self._live_queue(), counter_id))
 
-    def _ticket_news(self, session: Session, *counter_ids: int | None) -> set[ServerConnection]:
+    def _ticket_news(self, session: Session, *counter_ids: int | None) -> EveryBoard:
         """Who hears of a ticket's status: TVs, admins, the sender, and the displays and officers of the counters
         concerned."""
-        news = self.clients.recipients("tv", "admin", include=session)
+        news = self.clients.recipients("admin", include=session)
         for counter_id in counter_ids:
             if counter_id is not None:
                 news |= self.clients.counter_displays(counter_id)
@@ -417,7 +418,7 @@ class Hub:
                 officer = self.clients.officer_at(counter_id)
                 if officer is not None:
                     news.add(officer.ws)
-        return news
+        return EveryBoard(news)
 
     # --- tickets --------------------------------------------------------------------------------
 
@@ -466,7 +467,7 @@ class Hub:
                                        for_requester=False)
         self.delivery.deliver(
             ((session.ws,), views.for_requester(created, ticket)),
-            (self.clients.recipients("tv", "admin", exclude=session), created),
+            (EveryBoard(self.clients.recipients("admin", exclude=session)), created),
             *self._queue_updates(change),
         )
         self._check_queue_lengths(change)
@@ -500,9 +501,9 @@ class Hub:
             announcement, call = views.call_messages(self.site, change, identity, now)
             self.recent_calls.append(views.call_record(self.site, called))
             # TVs get the announcement first; one write per TV carries all of it.
-            plan += [(self.clients.audience["tv"], announcement),
-                     (self.clients.recipients("tv", "admin", include=session)
-                      | self.clients.counter_displays(p.counter_id), call)]
+            plan += [(EveryBoard(), announcement),
+                     (EveryBoard(self.clients.recipients("admin", include=session)
+                                 | self.clients.counter_displays(p.counter_id)), call)]
         if change.closed is not None:
             plan.append((self._ticket_news(session, p.counter_id),
                          views.ticket_updated(self.site, change.closed, "finish", session.actor, now,
@@ -557,7 +558,8 @@ class Hub:
             await self._commit(change, entry, counter_status=True)
         update = views.counter_status_update(self.site, p.counter_id, status.status, status.reason, session.actor,
                                              now, change.affected_tickets)
-        self.delivery.deliver((self.clients.registered | {session.ws}, update), *self._queue_updates(change))
+        self.delivery.deliver((EveryBoard(self.clients.registered_besides_tvs | {session.ws}), update),
+                              *self._queue_updates(change))
         self.alerts.rules.counter_status_changed(p.counter_id, status.status)
         self.stats_feed.changed()
 

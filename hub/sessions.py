@@ -70,6 +70,8 @@ class ClientRegistry:
         self.sessions: dict[ServerConnection, Session] = {}
         self.audience: dict[str, set[ServerConnection]] = {t: set() for t in CLIENT_TYPES}
         self.registered: set[ServerConnection] = set()
+        # Everyone registered but the TVs, which hub.delivery addresses as one (EveryBoard).
+        self.registered_besides_tvs: set[ServerConnection] = set()
         self.by_id: dict[str, Session] = {}
 
     def opened(self, session: Session) -> None:
@@ -97,6 +99,8 @@ class ClientRegistry:
         session.client_type, session.client_id, session.location = client_type, client_id, location
         session.connected_since = now
         self.registered.add(session.ws)
+        if client_type != "tv":
+            self.registered_besides_tvs.add(session.ws)
         self.audience[client_type].add(session.ws)
         self.by_id[client_id] = session
 
@@ -105,6 +109,7 @@ class ClientRegistry:
         ws = session.ws
         assert session.client_id is not None and session.client_type is not None
         self.registered.discard(ws)
+        self.registered_besides_tvs.discard(ws)
         self.audience[session.client_type].discard(ws)
         if self.by_id.get(session.client_id) is session:
             del self.by_id[session.client_id]

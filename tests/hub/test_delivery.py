@@ -331,3 +331,37 @@ async def test_a_counter_state_is_built_once_when_written_and_a_failing_one_cost
             ("QUEUE_UPDATE", 10), ("ANNOUNCEMENT", None)]
         assert "could not build the QUEUE_UPDATE of counter 2" in caplog.text
         await line.nothing_more(line.clients[0])
+
+
+async def test_every_board_is_the_boards_when_sent_and_shares_their_writes(monkeypatch):
+    SlowSockets(monkeypatch)
+    counter = Counter()
+    delivery = fanout.Delivery(counter)
+    async with line_of(4) as line:
+        tv1, tv2, kiosk, late = line.servers
+        delivery.pace(tv1)
+        delivery.pace(tv2)
+        line.watch_writes()
+        for number in (1, 2, 3):  # three tickets' news for the boards and the kiosk
+            delivery.deliver((fanout.EveryBoard({kiosk}), alert(f"vé {number}")))
+        delivery.pace(late)  # a TV registered after they were sent does not get them
+        await asyncio.sleep(0)
+        # One write each, the three messages in order; the late TV got nothing.
+        assert [len(line.writes[ws]) for ws in (tv1, tv2, kiosk, late)] == [1, 1, 1, 0]
+        for client in line.clients[:3]:
+            got = await line.received(client, 3)
+            assert [g["payload"]["message"] for g in got] == ["vé 1", "vé 2", "vé 3"]
+        assert counter.frames_out == 9
+        # The boards are held now (that flush was costly); a board that leaves gets what was held for it first.
+        delivery.deliver((fanout.EveryBoard(), alert("vé 4")))
+        delivery.unpace(tv2)
+        delivery.send(tv2, alert("sau"))
+        await asyncio.sleep(0)
+        got = await line.received(line.clients[1], 2)
+        assert [g["payload"]["message"] for g in got] == ["vé 4", "sau"]
+        assert [len(line.writes[ws]) for ws in (tv1, late)] == [1, 0]  # still held
+        delivery.flush()
+        assert [g["payload"]["message"] for g in await line.received(line.clients[0], 1)] == ["vé 4"]
+        assert [g["payload"]["message"] for g in await line.received(line.clients[3], 1)] == ["vé 4"]
+        for client in line.clients:
+            await line.nothing_more(client)

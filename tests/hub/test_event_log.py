@@ -80,3 +80,48 @@ def test_the_lines_are_formatted_and_written_off_the_callers_thread(monkeypatch)
         root.setLevel(saved_level)
     assert out.getvalue() == "info qms.event: ticket.issued number=105\n"
     assert writers and threading.current_thread().name not in writers
+
+
+def test_a_burst_of_lines_is_written_together_and_none_is_lost_at_the_stop(monkeypatch):
+    """The lines the writer thread finds queued go out in one write (one GIL hand-over, not one per line);
+    the last burst is written when logging stops."""
+    writes: list[str] = []
+
+    class Counted(io.StringIO):
+        def write(self, text):
+            writes.append(text)
+            return super().write(text)
+
+    _keep_logging_settings(monkeypatch)
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    out = Counted()
+    monkeypatch.setattr(sys, "stdout", out)
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    held = threading.Event()
+    try:
+        event_log.configure()
+        # Keep the writer thread busy with a first record while a burst of 200 is queued behind it.
+        event_log.log_event("first", wait=_Held(held))
+        for number in range(200):
+            event_log.log_event("ticket.issued", number=number)
+        held.set()
+    finally:
+        event_log.stop_writing()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    lines = out.getvalue().splitlines()
+    assert lines == ["info qms.event: first wait=held"] + [
+        f"info qms.event: ticket.issued number={n}" for n in range(200)]
+    assert len(writes) <= 3  # the first line, the burst, and at most one straggler; it was 201
+
+
+class _Held:
+    """A field whose text waits until the test lets it go: the writer thread formats it, and waits."""
+
+    def __init__(self, event: threading.Event):
+        self._event = event
+
+    def __str__(self) -> str:
+        self._event.wait(5)
+        return "held"
