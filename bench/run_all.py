@@ -157,17 +157,19 @@ def report(results: dict[str, Any]) -> str:
         "### Durable tickets from kiosks",
         "",
         "| kiosks | TVs | hub | tickets/s | answer p50 ms | answer p99 ms | tickets per commit | lost after SIGKILL "
-        "| other cores |",
-        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| hub CPU ms/ticket | TV fleet CPU ms/ticket | other cores |",
+        "| ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for variant in tp["variants"]:
         row = tp["hub"][variant["name"]]
         lines.append(f"| {variant['kiosks']} | {variant['tvs']} | {'1 core' if variant['pinned'] else '2 cores'} "
                      f"| {_s(row['tickets_per_s'], 0)} | {_s(row['answer_p50_ms'], 1)} "
                      f"| {_s(row['answer_p99_ms'], 1)} | {_s(row['tickets_per_commit'], 1)} "
-                     f"| {row['lost_after_sigkill']} | {_load(row['other_cores'])} |")
+                     f"| {row['lost_after_sigkill']} | {_s(row['hub_cpu_ms_per_ticket'], 2)} "
+                     f"| {_s(row['fleet_cpu_ms_per_ticket'], 2) if variant['tvs'] else ''} "
+                     f"| {_load(row['other_cores'])} |")
     lines.append(f"| bare SQLite, one transaction per ticket | | | {_s(tp['baseline']['tickets_per_s'], 0)} "
-                 f"| | | 1 | | {_load(tp['baseline']['other_cores'])} |")
+                 f"| | | 1 | | | | {_load(tp['baseline']['other_cores'])} |")
     lost = sum(row["lost_after_sigkill"] for row in tp["hub"].values())
     goal = tp["hub"].get(TICKETS_TARGET_VARIANT)
     rate = goal["tickets_per_s"]["median"] if goal else None

@@ -288,6 +288,12 @@ def measure_sqlite_baseline(seconds: float) -> dict[str, Any]:
     return {"seconds": elapsed, "tickets": written, "tickets_per_s": written / elapsed}
 
 
+def _cpu(run: dict[str, Any], part: str) -> float:
+    """CPU ms per ticket, user and system, of ``part`` in one run (0 for a fleet the variant did not have)."""
+    used = run["cpu_ms_per_ticket"]
+    return used.get(f"{part}_user", 0.0) + used.get(f"{part}_system", 0.0)
+
+
 def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "runs": runs,
@@ -295,6 +301,8 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "answer_p50_ms": spread([run["latency"]["p50_ms"] for run in runs]),
         "answer_p99_ms": spread([run["latency"]["p99_ms"] for run in runs]),
         "tickets_per_commit": spread([run["tickets_per_commit"] or 0.0 for run in runs]),
+        "hub_cpu_ms_per_ticket": spread([_cpu(run, "hub") for run in runs]),
+        "fleet_cpu_ms_per_ticket": spread([_cpu(run, "fleet") for run in runs]),
         "lost_after_sigkill": sum(run["lost_after_sigkill"] for run in runs),
         "other_cores": spread([run["load"]["other_cores"] for run in runs]),
     }

@@ -266,7 +266,8 @@ class Delivery:
             self._boards.discard(ws)
             self._boards_now = None
             self._boards_asked.discard(ws)
-            self._write_now(ws, self._held)
+            if ws.protocol.state is State.OPEN:  # a closed one is skipped when written: no need to look
+                self._write_now(ws, self._held)
 
     def send(self, ws: ServerConnection, message: Struct | CounterState) -> None:
         self._queue({ws}, Outgoing(message))
