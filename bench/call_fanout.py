@@ -22,9 +22,11 @@ process of the same size and a caller connection:
 The frames are the hub's own: one more TV connection, here, records what the
 hub sent for each call (up to a PING/PONG barrier), and the baselines send
 exactly those, so they follow whatever the protocol puts in a call. So each
-turn is the hub's round first, then the two baselines' in random order, with
-a jittered pause after each round: whatever else the machine is doing at the
-time weighs on all of them alike.
+turn is the hub's round first, then the two baselines' in random order,
+each round followed by a wait until its fleet has read everything the round
+sent (``Fleet.quiet``) and a jittered pause: whatever else the machine is
+doing at the time weighs on all of them alike, and no round's trailing frames
+fall into the next one.
 
 ``measure`` repeats the whole measurement (fresh processes each time) and
 reports each percentile as min / median / max over the repetitions;
@@ -117,6 +119,10 @@ class Caller:
         if keep:
             self.last.append(event["last"] - t0)
             self.first.append(event["first"] - t0)
+        # Until the round's trailing frames have all arrived (a bare server sends the announcement first and
+        # the call's other frames after it, one broadcast each): left running, they fell into the next
+        # system's round and made that one slower, whichever system it was.
+        await self.fleet.quiet(ROUND_TIMEOUT)
         return int(event["ticket_number"])
 
 

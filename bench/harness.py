@@ -298,6 +298,15 @@ class Fleet:
             raise RuntimeError(f"the TV fleet reported nothing within {timeout}s")
         return event
 
+    async def quiet(self, timeout: float) -> None:
+        """Wait until nothing has reached the fleet for a few ms: everything a round sent has been read."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(b"quiet\n")
+        await self.process.stdin.drain()
+        event = await self.next_event(timeout)
+        if event.get("event") != "quiet":
+            raise RuntimeError(f"the TV fleet answered {event} to quiet")
+
     async def poll(self, timeout: float) -> dict[str, Any] | None:
         """The fleet's next report, or None if it has nothing to say within ``timeout``."""
         assert self.process.stdout is not None

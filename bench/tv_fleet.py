@@ -11,7 +11,9 @@ connection is registered, then for each ticket number announced
 ``{"event": "round", "ticket_number": k, "first": t, "last": t, "count": N}``
 as soon as all N connections have received its TICKET_ANNOUNCEMENT; ``first``
 and ``last`` are ``time.monotonic()`` at the first and last receipt, which is
-CLOCK_MONOTONIC and so comparable with the parent's clock. On any failure it
+CLOCK_MONOTONIC and so comparable with the parent's clock. A line ``quiet``
+on stdin asks for ``{"event": "quiet"}`` once nothing has arrived on any
+connection for 5 ms: a round's trailing frames have all been read. On any failure it
 prints ``{"event": "error", "problem": ...}`` and exits 1. EOF on stdin closes
 the connections and ends the process.
 
@@ -48,6 +50,7 @@ SETUP_TIMEOUT = 10.0
 ANNOUNCEMENT_MARK = b'"TICKET_ANNOUNCEMENT"'
 TICKET_NUMBER = re.compile(rb'"ticket_number":(\d+)')
 RECEIVE_BYTES = 262144
+QUIET_SECONDS = 0.005
 
 
 def emit(event: dict[str, Any]) -> None:
@@ -224,12 +227,20 @@ def serve_rounds(tvs: list[TV], tally: RoundTally) -> None:
     received = bytearray(RECEIVE_BYTES)
     view = memoryview(received)
     marks = (ANNOUNCEMENT_MARK,)
+    settling = False
     while True:
-        for key, _ in selector.select():
+        ready = selector.select(QUIET_SECONDS if settling else None)
+        if not ready and settling:
+            emit({"event": "quiet"})
+            settling = False
+        for key, _ in ready:
             tv = key.data
             if tv is None:
-                if not os.read(sys.stdin.fileno(), 4096):
+                command = os.read(sys.stdin.fileno(), 4096)
+                if not command:
                     return
+                # "quiet": report once nothing has arrived for QUIET_SECONDS (what a round sent has all come).
+                settling = settling or b"quiet" in command
                 continue
             try:
                 count = tv.sock.recv_into(received)

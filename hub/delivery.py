@@ -249,6 +249,8 @@ class Delivery:
         # Boards with a message of their own held: written in the next iteration all the same.
         self._boards_asked: set[ServerConnection] = set()
         self._soon_scheduled = False
+        # A call (an urgent message) is held for the boards: the next flush writes them first.
+        self._call_held = False
         self._paced: asyncio.TimerHandle | None = None
         # When the boards may be written again (time.monotonic()).
         self._paced_until = 0.0
@@ -303,6 +305,7 @@ class Delivery:
                 wake = True
             if outgoing.urgent:
                 self._paced_until = 0.0  # the next flush writes every board, this after what they had
+                self._call_held = True
                 wake = True
             wake = wake or self._paced is None
         if recipients:
@@ -320,6 +323,9 @@ class Delivery:
 
     def _flush_soon(self) -> None:
         self._soon_scheduled = False
+        if self._held and self._call_held:
+            # A call: the hall's screens first (they announce it), then the few others, the caller among them.
+            self._flush_boards()
         if self._pending:
             pending, self._pending = self._pending, []
             self._write(pending)
@@ -347,6 +353,7 @@ class Delivery:
             self._paced = None
         held, self._held = self._held, []
         self._boards_asked.clear()
+        self._call_held = False
         if not held:
             return
         started = time.monotonic()
