@@ -173,13 +173,7 @@ def lean_kiosks(kiosks: list[TV], seconds: float) -> tuple[int, list[float], flo
                 kiosk.buffer += view[:count]
                 # Every counter's QUEUE_UPDATE is read and skipped; answers and errors are looked at.
                 texts, control = kiosk.scan(KIOSK_MARKS)
-                for opcode, payload in control:
-                    # Pings are answered blocking: a few bytes, into an idle socket buffer.
-                    kiosk.sock.setblocking(True)
-                    try:
-                        kiosk.handle(opcode, payload)
-                    finally:
-                        kiosk.sock.setblocking(False)
+                kiosk.answer(control)
                 for payload in texts:
                     if b'"type":"ERROR"' in payload:
                         raise RuntimeError(f"the hub refused a ticket: {payload[:300]!r}")

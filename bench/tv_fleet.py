@@ -160,6 +160,16 @@ class TV:
         elif opcode == Opcode.CLOSE:
             raise RuntimeError(f"the server closed a TV connection: {Close.parse(payload) if payload else ''}")
 
+    def answer(self, control: list[tuple[int, bytes]]) -> None:
+        """Handle the control frames :meth:`scan` found, on a socket otherwise read without blocking."""
+        for opcode, payload in control:
+            # Pings are answered blocking: a few bytes, into an idle socket buffer.
+            self.sock.setblocking(True)
+            try:
+                self.handle(opcode, payload)
+            finally:
+                self.sock.setblocking(False)
+
     def receive_until(self, wanted: bytes) -> bytes:
         """Setup only (blocking): read until a text message containing ``wanted``; fail on ERROR."""
         while True:
@@ -258,13 +268,7 @@ def serve_rounds(tvs: list[TV], tally: RoundTally) -> None:
                 if found is None:
                     raise RuntimeError(f"an announcement without a ticket number: {payload[:300]!r}")
                 tally.receipt(int(found.group(1)), at)
-            for opcode, payload in control:
-                # Pings are answered blocking: a few bytes, into an idle socket buffer.
-                tv.sock.setblocking(True)
-                try:
-                    tv.handle(opcode, payload)
-                finally:
-                    tv.sock.setblocking(False)
+            tv.answer(control)
 
 
 def run(args: argparse.Namespace) -> None:

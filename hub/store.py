@@ -1047,12 +1047,7 @@ class Store:
         try:
             conn.execute("COMMIT")
         except Exception as exc:  # noqa: BLE001 - the whole transaction failed
-            log.error("store commit failed: %s", exc, exc_info=exc)
-            self.healthy = False
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            failed = StoreError(f"database commit failed: {exc}")
-            return [(None, failed) for _ in outcomes]
+            return self._all_failed(exc, len(outcomes), rollback=True)
         self.healthy = True
         self.commits += 1
         self.jobs_committed += len(outcomes)
@@ -1066,22 +1061,24 @@ class Store:
             try:
                 conn.execute("BEGIN IMMEDIATE")
             except Exception as exc:  # noqa: BLE001 - nothing was written
-                log.error("store commit failed: %s", exc, exc_info=exc)
-                self.healthy = False
-                failed = StoreError(f"database commit failed: {exc}")
-                return [(None, failed) for _ in jobs]
+                return self._all_failed(exc, len(jobs), rollback=False)
             try:
                 outcomes = _each_in_a_savepoint(conn, jobs)
             except Exception as exc:  # noqa: BLE001 - a savepoint refused: the whole transaction failed
-                log.error("store commit failed: %s", exc, exc_info=exc)
-                self.healthy = False
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
-                failed = StoreError(f"database commit failed: {exc}")
-                return [(None, failed) for _ in jobs]
+                return self._all_failed(exc, len(jobs), rollback=True)
             return self._commit(outcomes)
         finally:
             conn.execute("PRAGMA busy_timeout = 0")
+
+    def _all_failed(self, exc: Exception, count: int, *, rollback: bool) -> list[Outcome]:
+        """The transaction failed as a whole: every job of it gets the same error, and the store is unhealthy."""
+        log.error("store commit failed: %s", exc, exc_info=exc)
+        self.healthy = False
+        if rollback:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.execute("ROLLBACK")
+        failed = StoreError(f"database commit failed: {exc}")
+        return [(None, failed)] * count
 
 
 def _each_in_a_savepoint(conn: sqlite3.Connection, jobs: list[_Job]) -> list[Outcome]:
