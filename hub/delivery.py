@@ -213,6 +213,11 @@ PACE_AFTER = 0.001
 BROADCAST_SHARE = 0.1
 # However costly the last flush, the boards are never more than this behind (2,000 TVs and more).
 MAX_HOLD = 0.25
+# Everyone else hears what is broadcast at most this often under load (seconds), unless they have a message
+# of their own: in a burst of tickets from ten kiosks, each kiosk had been written every iteration with the
+# queues' latest state, a write per kiosk per ticket, a fifth of the hub's time; no screen shows 50 states a
+# second. A flush longer than this after the last one (a hall at its usual pace) is not delayed.
+OTHERS_EVERY = 0.02
 
 # Messages not yet written, in order, each with its recipients: a set of its own, or (held for the boards)
 # the boards' shared snapshot, copied before anything is taken out of it.
@@ -230,11 +235,16 @@ class Delivery:
     meanwhile (the next tickets, the counters' latest state) shares their next
     write. Everyone else (kiosks, officers, admins, counter displays: a few
     tens) is written in the next iteration: a kiosk's answer never waits for
-    500 TVs. A board with a message of its own (a PONG, an ERROR, its state
-    after REGISTER_CLIENT) is written in the next iteration too, with
+    500 TVs. Under load their broadcasts wait too, briefly: a flush of theirs
+    sooner than ``OTHERS_EVERY`` after the last writes only those with a
+    message of their own (everything they have pending, in order) and the
+    rest at the end of the interval; a call writes everyone at once. A
+    board with a message of its own (a PONG, an ERROR, its state after
+    REGISTER_CLIENT) is written in the next iteration too, with
     everything it has pending, in order; and a call (``TICKET_ANNOUNCEMENT``)
     ends the wait: it is written to every board in the next iteration, after
-    what they have pending. A connection that changes tier has what it had
+    what they have pending, in a write that ends with it (what was sent with
+    it follows in a second write). A connection that changes tier has what it had
     pending written at once, so its messages never overtake each other.
     """
 
@@ -248,6 +258,10 @@ class Delivery:
         self._boards_now: frozenset[ServerConnection] | None = None  # a snapshot of _boards, shared
         # Boards with a message of their own held: written in the next iteration all the same.
         self._boards_asked: set[ServerConnection] = set()
+        # The same for everyone else, and when their broadcasts may be written again (time.monotonic()).
+        self._others_asked: set[ServerConnection] = set()
+        self._others_until = 0.0
+        self._others_paced: asyncio.TimerHandle | None = None
         self._soon_scheduled = False
         # A call (an urgent message) is held for the boards: the next flush writes them first.
         self._call_held = False
@@ -310,6 +324,10 @@ class Delivery:
             wake = wake or self._paced is None
         if recipients:
             self._pending.append((recipients, outgoing))
+            if len(recipients) == 1:
+                self._others_asked.update(recipients)  # a message of its own
+            if outgoing.urgent:
+                self._others_until = 0.0  # a call: everyone at once
             wake = True
         if not wake or self._soon_scheduled:
             return  # a flush is coming (a paced one takes what is held: it would wait for it anyway)
@@ -323,12 +341,12 @@ class Delivery:
 
     def _flush_soon(self) -> None:
         self._soon_scheduled = False
-        if self._held and self._call_held:
+        call = bool(self._held) and self._call_held
+        if call:
             # A call: the hall's screens first (they announce it), then the few others, the caller among them.
             self._flush_boards()
         if self._pending:
-            pending, self._pending = self._pending, []
-            self._write(pending)
+            self._flush_others(at_once=call)
         if not self._held:
             return
         if time.monotonic() >= self._paced_until:
@@ -343,9 +361,33 @@ class Delivery:
 
     def flush(self) -> None:
         """Write everything pending and held now, each connection once."""
-        pending, self._pending = self._pending, []
-        self._write(pending)
+        self._flush_others(at_once=True)
         self._flush_boards()
+
+    def _flush_others(self, at_once: bool = False) -> None:
+        """Everyone's but the boards': all of it, or (sooner than ``OTHERS_EVERY`` after the last time) only
+        to those with a message of their own, the rest at the end of the interval."""
+        now = time.monotonic()
+        if at_once or now >= self._others_until:
+            if self._others_paced is not None:
+                self._others_paced.cancel()
+                self._others_paced = None
+            pending, self._pending = self._pending, []
+            self._others_asked.clear()
+            if pending:
+                self._write(pending)
+                self._others_until = now + OTHERS_EVERY
+            return
+        for ws in self._others_asked:
+            self._write_now(ws, self._pending)
+        self._others_asked.clear()
+        if self._pending and self._others_paced is None:
+            loop = asyncio.get_running_loop()
+            self._others_paced = loop.call_at(loop.time() + self._others_until - now, self._flush_others_paced)
+
+    def _flush_others_paced(self) -> None:
+        self._others_paced = None
+        self._flush_others(at_once=True)
 
     def _flush_boards(self) -> None:
         if self._paced is not None:
@@ -357,7 +399,16 @@ class Delivery:
         if not held:
             return
         started = time.monotonic()
-        self._write(held)
+        calls = [index for index, (_, outgoing) in enumerate(held) if outgoing.urgent]
+        if calls and calls[-1] < len(held) - 1:
+            # The call's announcement ends a write of its own, after what the boards were holding; what came
+            # with it (the call itself, the counter's state) goes in a second. A TV speaks the number from
+            # the announcement: every screen has it before any has the rest, for a second write per board
+            # per call (calls are a few a minute per counter, tickets hundreds).
+            self._write(held[:calls[-1] + 1])
+            self._write(held[calls[-1] + 1:])
+        else:
+            self._write(held)
         finished = time.monotonic()
         took = finished - started
         if took > PACE_AFTER:

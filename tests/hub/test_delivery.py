@@ -77,6 +77,21 @@ async def line_of(count: int, compression: str | None = None) -> AsyncIterator[L
                 await client.close()
 
 
+def messages_in(data: bytes) -> list[dict]:
+    """The messages of one write: unmasked text frames, as a server writes them, one after another."""
+    messages = []
+    while data:
+        length, start = data[1] & 0x7F, 2
+        if length == 126:
+            length, start = int.from_bytes(data[2:4], "big"), 4
+        elif length == 127:
+            length, start = int.from_bytes(data[2:10], "big"), 10
+        assert data[0] == 0x81, "a final text frame"
+        messages.append(json.loads(data[start:start + length]))
+        data = data[start + length:]
+    return messages
+
+
 def queue_update(counter_id: int, waiting: int) -> m.QueueUpdate:
     return m.QueueUpdate(m.QueueUpdatePayload(counter_id=counter_id, current_number=None, waiting_count=waiting,
                                               next_numbers=[], average_wait_time=5, counter_name=f"Quầy {counter_id}"))
@@ -272,6 +287,43 @@ async def test_a_call_is_not_held_by_the_pacing_and_takes_what_was_held_with_it(
             await line.nothing_more(client)
 
 
+async def test_a_call_s_announcement_ends_a_write_of_its_own_and_what_came_with_it_follows(monkeypatch):
+    SlowSockets(monkeypatch)
+    delivery = fanout.Delivery(Counter())
+    async with line_of(3) as line:
+        tv1, tv2, officer = line.servers
+        line.watch_writes()
+        for tv in (tv1, tv2):
+            delivery.pace(tv)
+        boards = {tv1, tv2}
+        delivery.broadcast(boards, queue_update(1, waiting=1))
+        await asyncio.sleep(0)  # a costly flush: broadcasts are held for a while now
+        delivery.broadcast(boards, queue_update(1, waiting=2))
+        await asyncio.sleep(0)
+        assert [len(line.writes[ws]) for ws in (tv1, tv2)] == [1, 1]  # held
+
+        # A call, as the hub sends one: the announcement, then what comes with it, for the boards and the officer.
+        delivery.broadcast(boards | {officer}, announcement(105))
+        delivery.broadcast(boards | {officer}, alert("quầy 1 gọi số 105"))
+        delivery.broadcast(boards | {officer}, queue_update(1, waiting=1))
+        await asyncio.sleep(0)
+        for tv, client in zip((tv1, tv2), line.clients[:2], strict=True):
+            # Two writes: what was held and the announcement, which ends the first; then the rest.
+            first, second = line.writes[tv][1:]
+            assert [g["type"] for g in messages_in(first)] == ["QUEUE_UPDATE", "TICKET_ANNOUNCEMENT"]
+            assert [g["type"] for g in messages_in(second)] == ["ANNOUNCEMENT", "QUEUE_UPDATE"]
+            got = await line.received(client, 5)
+            assert [(g["type"], g["payload"].get("waiting_count", g["payload"].get("ticket_number")))
+                    for g in got] == [("QUEUE_UPDATE", 1), ("QUEUE_UPDATE", 2), ("TICKET_ANNOUNCEMENT", 105),
+                                      ("ANNOUNCEMENT", None), ("QUEUE_UPDATE", 1)]
+            await line.nothing_more(client)
+        # The officer is not a board: one write, the three in order.
+        assert len(line.writes[officer]) == 1
+        got = await line.received(line.clients[2], 3)
+        assert [g["type"] for g in got] == ["TICKET_ANNOUNCEMENT", "ANNOUNCEMENT", "QUEUE_UPDATE"]
+        await line.nothing_more(line.clients[2])
+
+
 async def test_a_board_with_a_message_of_its_own_is_not_held_and_a_change_of_tier_keeps_the_order(monkeypatch):
     SlowSockets(monkeypatch)
     delivery = fanout.Delivery(Counter())
@@ -302,6 +354,47 @@ async def test_a_board_with_a_message_of_its_own_is_not_held_and_a_change_of_tie
         assert [(g["type"], g["payload"].get("counter_id")) for g in got] == [
             ("QUEUE_UPDATE", 1), ("QUEUE_UPDATE", 2), ("QUEUE_UPDATE", 3), ("ANNOUNCEMENT", None)]
         await line.nothing_more(line.clients[1])
+
+
+async def test_under_load_the_others_hear_broadcasts_at_most_every_interval_but_their_own_at_once():
+    delivery = fanout.Delivery(Counter())
+    async with line_of(3) as line:
+        asking, watching, officer = line.servers
+        line.watch_writes()
+        everyone = set(line.servers)
+        delivery.broadcast(everyone, queue_update(1, waiting=1))
+        await asyncio.sleep(0)
+        assert [len(line.writes[ws]) for ws in line.servers] == [1, 1, 1]  # the first: at once
+
+        # A burst: states for everyone and an answer for one kiosk, sooner than OTHERS_EVERY after that write.
+        delivery.broadcast(everyone, queue_update(1, waiting=2))
+        delivery.send(asking, alert("vé của bạn"))
+        delivery.broadcast(everyone, queue_update(1, waiting=3))
+        await asyncio.sleep(0)
+        # The kiosk with an answer got it at once, with everything it had pending (the counter's latest
+        # state once); the others wait.
+        assert [len(line.writes[ws]) for ws in line.servers] == [2, 1, 1]
+        got = await line.received(line.clients[0], 3)
+        assert [(g["type"], g["payload"].get("waiting_count")) for g in got] == [
+            ("QUEUE_UPDATE", 1), ("ANNOUNCEMENT", None), ("QUEUE_UPDATE", 3)]
+
+        # At the end of the interval, the others: the counter's latest state, once.
+        for client in line.clients[1:]:
+            got = await line.received(client, 2)
+            assert [g["payload"]["waiting_count"] for g in got] == [1, 3]
+        assert [len(line.writes[ws]) for ws in line.servers] == [2, 2, 2]
+
+        # A call is written to everyone at once, paced or not.
+        delivery.broadcast(everyone, queue_update(2, waiting=1))
+        await asyncio.sleep(0)
+        assert [len(line.writes[ws]) for ws in line.servers] == [2, 2, 2]  # paced
+        delivery.broadcast(everyone, announcement(106))
+        await asyncio.sleep(0)
+        assert [len(line.writes[ws]) for ws in line.servers] == [3, 3, 3]
+        for client in line.clients:
+            got = await line.received(client, 2)
+            assert [g["type"] for g in got] == ["QUEUE_UPDATE", "TICKET_ANNOUNCEMENT"]
+            await line.nothing_more(client)
 
 
 async def test_a_counter_state_is_built_once_when_written_and_a_failing_one_costs_only_itself(caplog):
