@@ -2,15 +2,19 @@
 
 The lines are formatted and written by a thread of their own (the standard
 library's ``QueueListener``): a ticket's log line costs the event loop a
-record put on a queue, not the formatting and a ``write`` to journald's
+record kept in a list, handed to that thread with the others every
+``HAND_OVER_EVERY``, not the formatting and a ``write`` to journald's
 socket, which blocks while journald is busy. Stopping (normally, or on an
 uncaught exception: ``atexit``) writes what is still queued; a SIGKILL can
-lose the last lines, never an audit row (those are in ``qms.db``).
+lose the last lines (those of the last 20 ms among them), never an audit
+row (those are in ``qms.db``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import collections
 import contextlib
 import json
 import logging
@@ -71,12 +75,45 @@ class JournalPriorityFormatter(logging.Formatter):
         return f"<{priority}>{self._inner.format(record)}"
 
 
+# How long the records logged on the event loop wait to be handed to the writer thread together. A hand-over
+# wakes that thread, which takes the GIL from the loop for its formatting: once per record, that was a switch
+# forced in the middle of each ticket's work, and in a call's, between its commit and its fan-out.
+HAND_OVER_EVERY = 0.02
+
+
 class _RecordQueueHandler(logging.handlers.QueueHandler):
     """Queues the record itself: the listener's thread formats it (the base class formats it here, to
-    pickle it for another process; this queue stays in the process)."""
+    pickle it for another process; this queue stays in the process).
+
+    Records logged on a running event loop are gathered and handed over as one list, ``HAND_OVER_EVERY``
+    after the first of them; records from any other thread go at once.
+    """
+
+    def __init__(self, records: queue.SimpleQueue[Any]):
+        super().__init__(records)
+        self._batch: list[logging.LogRecord] = []
+        self._batch_loop: asyncio.AbstractEventLoop | None = None
 
     def prepare(self, record: logging.LogRecord) -> logging.LogRecord:
         return record
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not on an event loop's thread
+            self.queue.put_nowait(record)
+            return
+        if not self._batch or loop is not self._batch_loop:
+            self.hand_over()  # what another loop (one that has stopped since) left
+            self._batch_loop = loop
+            loop.call_later(HAND_OVER_EVERY, self.hand_over)
+        self._batch.append(record)
+
+    def hand_over(self) -> None:
+        """Give the writer thread what the loop has logged since the last hand-over."""
+        batch, self._batch = self._batch, []
+        if batch:
+            self.queue.put_nowait(batch)
 
 
 class _LinesHandler(logging.StreamHandler):
@@ -110,24 +147,32 @@ class _BurstListener(logging.handlers.QueueListener):
     def __init__(self, records: queue.SimpleQueue[Any], handler: logging.Handler):
         super().__init__(records, handler)
         self._records = records
+        self._backlog: collections.deque[logging.LogRecord] = collections.deque()
 
     def dequeue(self, block: bool) -> Any:
+        if self._backlog:
+            return self._backlog.popleft()
         try:
-            return self._records.get_nowait()
+            item = self._records.get_nowait()
         except queue.Empty:
             if not block:
                 raise
-        for handler in self.handlers:
-            handler.flush()
-        return self._records.get(block)
+            for handler in self.handlers:
+                handler.flush()
+            item = self._records.get(block)
+        if isinstance(item, list):  # what the event loop logged since its last hand-over (never empty)
+            self._backlog.extend(item)
+            return self._backlog.popleft()
+        return item
 
 
 _listener: logging.handlers.QueueListener | None = None
+_queueing: _RecordQueueHandler | None = None
 
 
 def configure(json_lines: bool = False, level: int = logging.INFO) -> None:
     """Send every log record to stdout, one line each (journald adds the time), from a writer thread."""
-    global _listener
+    global _listener, _queueing
     handler = _LinesHandler(sys.stdout)
     formatter: logging.Formatter = JsonLinesFormatter() if json_lines else KeyValueFormatter()
     # systemd sets JOURNAL_STREAM when stdout is the journal.
@@ -140,7 +185,8 @@ def configure(json_lines: bool = False, level: int = logging.INFO) -> None:
     _listener.start()
     atexit.register(stop_writing)
     root = logging.getLogger()
-    root.handlers[:] = [_RecordQueueHandler(records)]
+    _queueing = _RecordQueueHandler(records)
+    root.handlers[:] = [_queueing]
     root.setLevel(level)
     # What no line of ours shows, not gathered for every record (the logging docs' "Optimization"):
     # the caller's file and line is a walk up the stack on each call, on the event loop.
@@ -154,7 +200,10 @@ def configure(json_lines: bool = False, level: int = logging.INFO) -> None:
 
 def stop_writing() -> None:
     """Write every line still queued and end the writer thread (at exit; safe to call twice)."""
-    global _listener
+    global _listener, _queueing
+    if _queueing is not None:
+        _queueing.hand_over()  # what the loop logged last, before the listener's end of queue
+        _queueing = None
     if _listener is not None:
         listener, _listener = _listener, None
         listener.stop()

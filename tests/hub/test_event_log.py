@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -125,3 +126,50 @@ class _Held:
     def __str__(self) -> str:
         self._event.wait(5)
         return "held"
+
+
+def test_what_the_event_loop_logs_is_handed_over_together_and_none_is_lost(monkeypatch):
+    """Records logged on the event loop reach the writer thread as one hand-over every HAND_OVER_EVERY (one
+    wake-up of that thread, not one per record); a record from another thread goes at once; what is still
+    gathered when logging stops is written."""
+    _keep_logging_settings(monkeypatch)
+    monkeypatch.delenv("JOURNAL_STREAM", raising=False)
+    out = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", out)
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    handed: list[object] = []
+
+    class Watched:
+        """The records queue, noting each hand-over."""
+
+        def __init__(self, inner):
+            self.inner = inner
+
+        def put_nowait(self, item):
+            handed.append(item)
+            self.inner.put_nowait(item)
+
+    async def on_the_loop() -> list[int]:
+        for number in range(50):
+            event_log.log_event("ticket.issued", number=number)
+        await asyncio.to_thread(event_log.log_event, "from.a.thread")
+        before = len(handed)  # the thread's record only: the loop's fifty are still gathered
+        await asyncio.sleep(event_log.HAND_OVER_EVERY * 3)
+        event_log.log_event("ticket.issued", number=50)  # the last: logging stops before it is handed over
+        return [before, len(handed)]
+
+    try:
+        event_log.configure()
+        queueing = root.handlers[0]
+        queueing.queue = Watched(queueing.queue)
+        counts = asyncio.run(on_the_loop())
+    finally:
+        event_log.stop_writing()
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    assert counts == [1, 2]
+    assert isinstance(handed[0], logging.LogRecord) and [len(batch) for batch in handed[1:]] == [50, 1]
+    lines = out.getvalue().splitlines()
+    assert lines == ["info qms.event: from.a.thread"] + [
+        f"info qms.event: ticket.issued number={n}" for n in range(51)]
