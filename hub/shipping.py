@@ -232,14 +232,18 @@ class Shipper:
                 failures += 1
                 self.status.failures += 1
                 # psycopg's messages run over lines: one line for the admin page, the alert and the journal.
-                self.status.problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
-                if failures == 1 or failures % 20 == 0:
-                    log_event("shipping.failed", logging.WARNING, problem=self.status.problem, failures=failures)
+                problem = " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
                 if self._conn is not None:
                     conn, self._conn = self._conn, None
                     with contextlib.suppress(Exception):  # it is broken already
                         await conn.close()
-                await self._refresh_pending()
+                # What is waiting is read before the problem is shown, and the two are shown together: between
+                # them, /healthz and the admin page told of a failure with nothing waiting.
+                count, oldest = await self._pending_now()
+                self.status.problem = problem
+                if failures == 1 or failures % 20 == 0:
+                    log_event("shipping.failed", logging.WARNING, problem=problem, failures=failures)
+                self._show_pending(count, oldest)
                 await asyncio.sleep(self.retry_seconds[min(failures - 1, len(self.retry_seconds) - 1)])
                 continue
             await asyncio.sleep(self.poll_seconds)
@@ -275,10 +279,12 @@ class Shipper:
                 application_name=f"qms-hub {self.site.site_id}", autocommit=True)
         return self._conn
 
-    async def _refresh_pending(self) -> None:
+    async def _pending_now(self) -> tuple[int, datetime | None]:
         after = self.status.cursor
-        count, oldest = await self.store.read(lambda conn: pending(conn, after))
-        self._show_pending(count, oldest)
+        return await self.store.read(lambda conn: pending(conn, after))
+
+    async def _refresh_pending(self) -> None:
+        self._show_pending(*await self._pending_now())
 
     def _show_pending(self, count: int, oldest: datetime | None) -> None:
         self.status.pending_events, self.status.oldest_pending_at = count, oldest

@@ -253,3 +253,40 @@ async def test_a_lag_over_the_threshold_alerts_the_admins_and_shows_on_their_pag
     finally:
         await hall.close_all()
         await hub.stop()
+
+
+async def test_a_failure_is_shown_with_what_is_waiting_never_with_nothing(postgres, tmp_path):
+    """The problem and the events waiting go out together: /healthz, the admin page and the alerts never tell
+    of a failure with nothing waiting while the count is being read."""
+    site = hall_site(postgres, "nowhere", "hall-w", tmp_path)
+    site = dataclasses.replace(site, central=dataclasses.replace(
+        site.central, url=f"postgresql://qms_site_hall_w@127.0.0.1:{free_port()}/nowhere"))
+    hub = await start_hub(tmp_path / "waiting", site=site, shipping_poll=0.05, shipping_retry=(0.2,))
+    hall = HallHarness(hub)
+    read = hub.store.read
+
+    async def slow_read(fn):
+        result = await read(fn)
+        await asyncio.sleep(0.05)  # a busy disk: the count of what waits takes a while
+        return result
+
+    hub.store.read = slow_read  # type: ignore[method-assign]
+    seen: list[tuple[str, int]] = []
+    try:
+        await busy_morning(hall, "cut-off", tickets=3)
+
+        async def watch() -> None:
+            while True:
+                status = hub.shipper.status
+                seen.append((status.problem, status.pending_events))
+                await asyncio.sleep(0.002)
+
+        watcher = asyncio.create_task(watch())
+        await until(lambda: hub.shipper.status.failures >= 3, "three failed tries")
+        watcher.cancel()
+        failing = [(problem, waiting) for problem, waiting in seen if problem]
+        assert failing and all(waiting > 0 for _, waiting in failing), failing[:3]
+    finally:
+        hub.store.read = read  # type: ignore[method-assign]
+        await hall.close_all()
+        await hub.stop()
