@@ -30,8 +30,12 @@ fall into the next one.
 
 ``measure`` repeats the whole measurement (fresh processes each time) and
 reports each percentile as min / median / max over the repetitions;
-``pinned`` sizes run every server on one core (``taskset``), the fleets
-left free, standing in for a Raspberry Pi hub's slower cores.
+``pinned`` sizes run every server on one core (``taskset``), standing in for
+a Raspberry Pi hub's slower cores, and the fleets on the other. A fleet
+left free is woken by the server's writes on the server's own core (the
+scheduler's wake-affine placement of a socket's reader), and there it takes
+turns with the server on that core, which 500 TVs, each a machine of its
+own, never do: that cost the bare one-frame server a fifth of its speed.
 
 ``python -m bench.call_fanout [--sizes 200 500 1000 2000] [--rounds 300] [--repeats 3] [--pinned 500]``
 """
@@ -74,8 +78,9 @@ ROUND_TIMEOUT = 10.0
 PAUSE_RANGE = (0.010, 0.030)
 TICKET_MAKERS = 10
 SYSTEMS = ("hub", "baseline", "baseline_3")
-# The core every server gets in a pinned run: the other is left to the fleets and the bench.
+# The core every server gets in a pinned run, and the one the fleets get; the bench itself is left free.
 PINNED_CORE = "1"
+FLEET_CORE = "0"
 ANNOUNCEMENT = '"TICKET_ANNOUNCEMENT"'
 
 
@@ -212,9 +217,10 @@ async def measure_size(tvs: int, rounds: int, warmup: int, cores: str | None = N
         bare = await stack.enter_async_context(running_bare_server(cores=cores))
         bare3 = await stack.enter_async_context(running_bare_server(cores=cores))
         await make_tickets(hub, total)
-        hub_fleet = await stack.enter_async_context(running_fleet(hub, tvs))
-        bare_fleet = await stack.enter_async_context(running_fleet(bare, tvs))
-        bare3_fleet = await stack.enter_async_context(running_fleet(bare3, tvs))
+        fleet_cores = FLEET_CORE if cores is not None else None
+        hub_fleet = await stack.enter_async_context(running_fleet(hub, tvs, cores=fleet_cores))
+        bare_fleet = await stack.enter_async_context(running_fleet(bare, tvs, cores=fleet_cores))
+        bare3_fleet = await stack.enter_async_context(running_fleet(bare3, tvs, cores=fleet_cores))
         recorder = await stack.enter_async_context(recording_tv(hub))
         callers = {
             "hub": await stack.enter_async_context(hub_caller(hub, hub_fleet)),

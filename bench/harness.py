@@ -323,10 +323,12 @@ class Fleet:
 
 
 @contextlib.asynccontextmanager
-async def running_fleet(server: ServerProcess, count: int, id_prefix: str = "tv-bench") -> AsyncIterator[Fleet]:
-    """Open ``count`` TV connections from another process; yields once all are registered."""
+async def running_fleet(server: ServerProcess, count: int, id_prefix: str = "tv-bench",
+                        cores: str | None = None) -> AsyncIterator[Fleet]:
+    """Open ``count`` TV connections from another process; yields once all are registered (``cores``: a
+    ``taskset -c`` list to run the fleet on)."""
     mode = "hub" if server.name == "hub" else "bare"
-    args = [sys.executable, "-m", "bench.tv_fleet", "--url", server.url, "--count", str(count),
+    args = [*pinned(cores), sys.executable, "-m", "bench.tv_fleet", "--url", server.url, "--count", str(count),
             "--mode", mode, "--id-prefix", id_prefix]
     if mode == "hub":
         args += ["--data-dir", str(server.data_dir)]
