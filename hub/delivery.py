@@ -244,8 +244,9 @@ class Delivery:
     everything it has pending, in order; and a call (``TICKET_ANNOUNCEMENT``)
     ends the wait: it is written to every board in the next iteration, after
     what they have pending, in a write that ends with it (what was sent with
-    it follows in a second write). A connection that changes tier has what it had
-    pending written at once, so its messages never overtake each other.
+    it follows in a second write). A connection that changes tier has what
+    it had pending written at once, so its messages never overtake each
+    other.
     """
 
     def __init__(self, counter: FrameCounter):
