@@ -310,6 +310,8 @@ class Delivery:
                boards: frozenset[ServerConnection] | set[ServerConnection] | None = None) -> None:
         """``boards``: the boards among the recipients, if the caller knows; else they are found here."""
         wake = False
+        if outgoing.urgent:
+            self._others_until = 0.0  # a call: everyone else at once too (the caller among them)
         if boards is None and self._boards:
             boards = recipients & self._boards  # C speed: the smaller set is walked
             recipients -= boards
@@ -327,8 +329,6 @@ class Delivery:
             self._pending.append((recipients, outgoing))
             if len(recipients) == 1:
                 self._others_asked.update(recipients)  # a message of its own
-            if outgoing.urgent:
-                self._others_until = 0.0  # a call: everyone at once
             wake = True
         if not wake or self._soon_scheduled:
             return  # a flush is coming (a paced one takes what is held: it would wait for it anyway)
@@ -342,20 +342,17 @@ class Delivery:
 
     def _flush_soon(self) -> None:
         self._soon_scheduled = False
-        call = bool(self._held) and self._call_held
-        if call:
+        if self._held and self._call_held:
             # A call: the hall's screens first (they announce it), then the few others, the caller among them.
             self._flush_boards()
         if self._pending:
-            self._flush_others(at_once=call)
+            self._flush_others()
         if not self._held:
             return
         if time.monotonic() >= self._paced_until:
             self._flush_boards()
             return
-        for ws in list(self._boards_asked):
-            self._write_now(ws, self._held)
-        self._boards_asked.clear()
+        self._write_asked(self._boards_asked, self._held)
         if self._held and self._paced is None:
             loop = asyncio.get_running_loop()
             self._paced = loop.call_at(loop.time() + self._paced_until - time.monotonic(), self._flush_boards)
@@ -379,9 +376,7 @@ class Delivery:
                 self._write(pending)
                 self._others_until = now + OTHERS_EVERY
             return
-        for ws in self._others_asked:
-            self._write_now(ws, self._pending)
-        self._others_asked.clear()
+        self._write_asked(self._others_asked, self._pending)
         if self._pending and self._others_paced is None:
             loop = asyncio.get_running_loop()
             self._others_paced = loop.call_at(loop.time() + self._others_until - now, self._flush_others_paced)
@@ -390,17 +385,23 @@ class Delivery:
         self._others_paced = None
         self._flush_others(at_once=True)
 
+    def _write_asked(self, asked: set[ServerConnection], pending: Pending) -> None:
+        """Those with a message of their own get everything they have in ``pending`` now; the rest waits."""
+        for ws in asked:
+            self._write_now(ws, pending)
+        asked.clear()
+
     def _flush_boards(self) -> None:
         if self._paced is not None:
             self._paced.cancel()
             self._paced = None
         held, self._held = self._held, []
         self._boards_asked.clear()
-        self._call_held = False
+        call_held, self._call_held = self._call_held, False
         if not held:
             return
         started = time.monotonic()
-        calls = [index for index, (_, outgoing) in enumerate(held) if outgoing.urgent]
+        calls = [index for index, (_, outgoing) in enumerate(held) if outgoing.urgent] if call_held else []
         if calls and calls[-1] < len(held) - 1:
             # The call's announcement ends a write of its own, after what the boards were holding; what came
             # with it (the call itself, the counter's state) goes in a second. A TV speaks the number from
