@@ -10,7 +10,9 @@ Three layers:
   message to ``on_message``; after a drop, wait ``reconnect_delay`` (5 s by
   default, as PROTOCOL.md says) and start again. The hub answers every
   registration with ``CONNECTION_ACK`` and a ``SNAPSHOT`` that replaces the
-  mirror wholesale, so nothing from before the drop stays stale. A refused
+  mirror wholesale, so nothing from before the drop stays stale. The mirror
+  takes both in one step: a node never sees it connected without the hall's
+  state (the idle screen of a counter display without its officer's name). A refused
   token is retried only after ``AUTH_FAILURE_BACKOFF`` reconnect delays: a
   wrong token is not fixed by hammering the hub.
 * :class:`ThreadedHubClient` -- for pygame nodes whose frame loop owns the main
@@ -151,7 +153,7 @@ EventKind = Literal["connected", "disconnected", "connect_failed", "auth_failed"
 class HubEvent:
     """Something about the connection itself, for the UI (e.g. to show "Mất kết nối").
 
-    * ``connected`` -- registered with the hub (CONNECTION_ACK received).
+    * ``connected`` -- registered with the hub: CONNECTION_ACK and the SNAPSHOT after it are in the mirror.
     * ``disconnected`` -- a registered connection dropped; a reconnect follows.
     * ``connect_failed`` -- an attempt failed before registering (refused, TLS, timeout).
     * ``auth_failed`` -- the hub refused the token or the registration; retried slowly.
@@ -627,7 +629,7 @@ class HubConnection:
             return config.reconnect_delay
         try:
             try:
-                ack = await self._handshake(ws)
+                registered = await self._handshake(ws)
             except HubRefused as exc:
                 log.warning("the hub refused %s: %s", config.client_id, exc)
                 self._emit(HubEvent("auth_failed", str(exc)))
@@ -636,12 +638,13 @@ class HubConnection:
                 log.info("registering with %s failed: %s", config.url, _describe(exc))
                 self._emit(HubEvent("connect_failed", _describe(exc)))
                 return config.reconnect_delay
-            await self._serve(ws, ack)
+            await self._serve(ws, registered)
             return config.reconnect_delay
         finally:
             await ws.close()
 
-    async def _handshake(self, ws: ClientConnection) -> m.ConnectionAck:
+    async def _handshake(self, ws: ClientConnection) -> list[m.ServerMessage]:
+        """AUTH and REGISTER_CLIENT; the CONNECTION_ACK and what followed it up to and including the SNAPSHOT."""
         import asyncio
 
         config = self.config
@@ -652,7 +655,13 @@ class HubConnection:
             register = m.RegisterClient(m.RegisterClientPayload(
                 client_type=config.client_type, client_id=config.client_id, location=config.location))
             await ws.send(m.encode(register), text=True)
-            return await self._expect(ws, m.ConnectionAck, "REGISTER_CLIENT")
+            registered: list[m.ServerMessage] = [await self._expect(ws, m.ConnectionAck, "REGISTER_CLIENT")]
+            # The hub sends the SNAPSHOT right after; anything before it is kept, in order, not dropped.
+            while not isinstance(registered[-1], m.Snapshot):
+                message = self._decode(await ws.recv())
+                if message is not None:
+                    registered.append(message)
+            return registered
 
     async def _expect(self, ws: ClientConnection, wanted: type[_Wanted], request: str) -> _Wanted:
         while True:
@@ -665,15 +674,20 @@ class HubConnection:
             if message is not None:
                 log.debug("ignoring %s while waiting for %s", m.message_type(message), m.message_type(wanted))
 
-    async def _serve(self, ws: ClientConnection, ack: m.ConnectionAck) -> None:
+    async def _serve(self, ws: ClientConnection, registered: list[m.ServerMessage]) -> None:
         from websockets.exceptions import ConnectionClosed
 
         config = self.config
+        # One assignment: whoever reads the mirror sees it connected and with the hall's state, or neither.
+        state = self.state
+        for message in registered:
+            state = self._applied(state, message)
+        self.state = state
         self._ws = ws
-        self._apply(ack)
         log.info("registered with %s as %s", config.url, config.client_id)
         self._emit(HubEvent("connected", f"registered as {config.client_id} at {config.url}"))
-        self._deliver(ack)
+        for message in registered:
+            self._deliver(message)
         try:
             # Requests from before the drop go again, same request_id: the hub answers with the same ticket.
             for request in list(self._pending.values()):
@@ -715,10 +729,15 @@ class HubConnection:
         self._deliver(message)
 
     def _apply(self, message: m.ServerMessage) -> None:
+        self.state = self._applied(self.state, message)
+
+    @staticmethod
+    def _applied(state: HubState, message: m.ServerMessage) -> HubState:
         try:
-            self.state = apply_message(self.state, message, local_time=time.time())
+            return apply_message(state, message, local_time=time.time())
         except Exception:  # noqa: BLE001 - odd data must not cost the connection; the next SNAPSHOT repairs
             log.exception("could not apply %s to the mirror", m.message_type(message))
+            return state
 
     def _deliver(self, message: m.ServerMessage) -> None:
         if self._on_message is None:

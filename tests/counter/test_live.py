@@ -159,8 +159,10 @@ def screen(app: CounterApp) -> str | None:
 
 
 def idle_with_the_hubs_state(app: CounterApp) -> bool:
-    """The idle screen drawn from the counter's state. The client reports "connected" on CONNECTION_ACK, and
-    the frame drawn before the SNAPSHOT after it is applied shows the idle screen with no counter state yet."""
+    """The idle screen drawn from the counter's state: what the tests below then read off the screen.
+
+    The client's mirror is connected only with the SNAPSHOT in it (``tests/protocol/test_client.py``), so the
+    two agree from the first idle frame; saying both keeps these tests from reading an empty idle screen."""
     return screen(app) == "idle" and app.model.counter is not None
 
 

@@ -9,6 +9,7 @@ while a test waits.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import sqlite3
@@ -25,6 +26,7 @@ import pytest
 import trustme
 from support import REPO_ROOT, HubRig
 from websockets.asyncio.server import ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
 
 from hub.auth import TokenAuthority
 from hub.server import Hub
@@ -428,16 +430,22 @@ async def _wait(predicate: Callable[[], Any], what: str) -> None:
 # --- a hub that misbehaves ------------------------------------------------------------------------
 
 
+async def registered_by_hand(ws: ServerConnection, client_id: str, server_time: str) -> None:
+    """Play the hub's part of AUTH and REGISTER_CLIENT for a TV, up to its CONNECTION_ACK."""
+    assert json.loads(await ws.recv())["type"] == "AUTH"
+    await ws.send(json.dumps({"type": "AUTH_OK", "payload": {
+        "role": "tv", "client_id": client_id, "user_id": None, "username": None, "full_name": None,
+        "counter_id": None, "expires_at": "2030-01-01T00:00:00.000Z"}}))
+    assert json.loads(await ws.recv())["type"] == "REGISTER_CLIENT"
+    await ws.send(json.dumps({"type": "CONNECTION_ACK", "payload": {
+        "client_id": client_id, "server_time": server_time, "connected_clients": 1}}))
+
+
 async def test_frames_that_are_not_messages_are_skipped(rig):
     async def odd_hub(ws: ServerConnection) -> None:
-        assert json.loads(await ws.recv())["type"] == "AUTH"
-        await ws.send(json.dumps({"type": "AUTH_OK", "payload": {
-            "role": "tv", "client_id": "tv-odd", "user_id": None, "username": None, "full_name": None,
-            "counter_id": None, "expires_at": "2030-01-01T00:00:00.000Z"}}))
-        assert json.loads(await ws.recv())["type"] == "REGISTER_CLIENT"
-        await ws.send(json.dumps({"type": "CONNECTION_ACK", "payload": {
-            "client_id": "tv-odd", "server_time": "2030-01-01T00:00:00.000Z", "connected_clients": 1}}))
-        await ws.send("not json at all")
+        await registered_by_hand(ws, "tv-odd", "2030-01-01T00:00:00.000Z")
+        await ws.send("not json at all")  # even between the CONNECTION_ACK and the SNAPSHOT
+        await ws.send(m.encode(_snapshot("2030-01-01T00:00:00.000Z", [])))
         await ws.send(json.dumps({"type": "SOMETHING_NEWER", "payload": {"x": 1}}))
         await ws.send(json.dumps({"type": "QUEUE_UPDATE", "payload": {"counter_id": "one"}}))
         await ws.send(b"\xff\xfe\x00")
@@ -450,11 +458,68 @@ async def test_frames_that_are_not_messages_are_skipped(rig):
         port = server.sockets[0].getsockname()[1]
         tv = rig.client(None, "tv", "tv-odd", url=f"ws://127.0.0.1:{port}/ws", token="any")
         await tv.until(lambda: tv.messages(m.QueueUpdate), "the good QUEUE_UPDATE after the bad frames")
-        assert [type(x) for x in tv.received] == [HubEvent, m.ConnectionAck, m.QueueUpdate]
+        assert [type(x) for x in tv.received] == [HubEvent, m.ConnectionAck, m.Snapshot, m.QueueUpdate]
         assert tv.state.connected
         assert tv.state.counters[3] == CounterView(counter_id=3, name="Quầy 3", current_number=7, waiting_count=2,
                                                    next_numbers=(8, 9), average_wait_time=4)
         await asyncio.to_thread(tv.client.stop)
+
+
+async def test_the_mirror_is_connected_only_with_the_halls_state():
+    """Never "connected" with an empty hall: a node draws from the mirror whenever it likes.
+
+    The hub sends CONNECTION_ACK and, separately here, the SNAPSHOT, with a broadcast between them; the
+    mirror must go from "not connected" straight to "connected, with the SNAPSHOT's counters", and the
+    broadcast must still be delivered, in order.
+    """
+    snapshot_may_go = asyncio.Event()
+    hub_time = "2030-01-01T00:00:00.000Z"
+
+    async def slow_hub(ws: ServerConnection) -> None:
+        await registered_by_hand(ws, "tv-slow", hub_time)
+        await ws.send(json.dumps({"type": "COUNTER_STATUS_UPDATE", "payload": {
+            "counter_id": 9, "counter_name": "Quầy 9", "status": "paused", "reason": "Họp", "changed_by": "admin",
+            "timestamp": hub_time, "affected_tickets": 0}}))
+        await snapshot_may_go.wait()
+        with contextlib.suppress(ConnectionClosed):  # a failing test has closed it already
+            await ws.send(m.encode(_snapshot(hub_time, [_counter_state(1, waiting_count=3), _counter_state(2)])))
+        await ws.wait_closed()
+
+    seen: list[HubState] = []
+    received: list[m.ServerMessage] = []
+    events: list[tuple[str, HubState]] = []
+    async with serve(slow_hub, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        connection = HubConnection(
+            HubClientConfig(url=f"ws://127.0.0.1:{port}/ws", token="any", client_type="tv", client_id="tv-slow",
+                            reconnect_delay=0.1),
+            on_message=received.append, on_event=lambda e: events.append((e.kind, connection.state)))
+        running = asyncio.create_task(connection.run())
+
+        async def watch() -> None:
+            while True:
+                seen.append(connection.state)
+                await asyncio.sleep(0)
+
+        watcher = asyncio.create_task(watch())
+        try:
+            await _wait(lambda: connection.identity is not None and len(seen) > 50, "AUTH_OK, the ACK awaited")
+            await asyncio.sleep(0.05)  # the ACK and the broadcast are in; the SNAPSHOT is not
+            assert not connection.state.connected and not connection.connected
+            assert not events and not received
+            snapshot_may_go.set()
+            await _wait(lambda: connection.state.connected, "connected")
+        finally:
+            snapshot_may_go.set()  # the handler ends, and the server with it, whatever failed
+            watcher.cancel()
+            connection.stop()
+            await asyncio.wait_for(running, WAIT)
+    assert [kind for kind, _ in events][:1] == ["connected"]
+    at_connected = events[0][1]
+    assert at_connected.connected and list(at_connected.counters) == [1, 2]
+    assert at_connected.counters[1].waiting_count == 3
+    assert all(list(state.counters) == [1, 2] for state in seen if state.connected)
+    assert [type(x) for x in received] == [m.ConnectionAck, m.CounterStatusUpdate, m.Snapshot]
 
 
 # --- the mirror, without a network ---------------------------------------------------------------
