@@ -12,6 +12,7 @@ import pytest
 from support import HallHarness, start_hub
 
 from hub import store as db
+from hub.site_config import sample_site
 
 
 def test_new_database_is_migrated_to_the_current_schema(tmp_path):
@@ -175,12 +176,12 @@ async def test_keepalive_timeout_is_reported_as_timeout(tmp_path):
 async def test_a_database_of_the_first_shape_is_migrated_and_its_tickets_stay_readable(tmp_path):
     """Schema 1 (tickets belonged to a counter) becomes queues: each old counter is the queue of its id."""
     import urllib.request
-    from datetime import date
 
     data = tmp_path / "data"
     data.mkdir()
     path = data / "qms.db"
-    today = date.today().isoformat()
+    # The hall's day, in the hall's time zone: from 17:00 UTC it is already tomorrow in Hà Nội.
+    today = datetime.now(sample_site().tz).date().isoformat()
     with closing(sqlite3.connect(path)) as conn:
         conn.executescript(db.MIGRATIONS[0] + "; PRAGMA user_version = 1;")
         rows = [  # ticket_id, day, counter, number, status, called_at, closed_at
@@ -218,3 +219,41 @@ async def test_a_database_of_the_first_shape_is_migrated_and_its_tickets_stay_re
             (2001, "Tư pháp - Hộ tịch", "done"), (2002, "Tư pháp - Hộ tịch", "expired")]
     finally:
         await hub.stop()
+
+
+def test_a_ticket_is_stored_by_position_and_read_back_by_name(tmp_path):
+    """``ticket_values`` is bound by position: every field must land in its own column, none shifted."""
+    import dataclasses
+    from datetime import date, timedelta
+
+    from hub.queue_state import Ticket
+
+    def fields_of(ticket: Ticket) -> dict:
+        return dataclasses.asdict(ticket)  # a Ticket compares by identity
+
+    at = datetime(2026, 12, 2, 2, 30, tzinfo=UTC)
+    # Every field distinct from the others (and from its default), so a swapped pair of columns shows.
+    ticket = Ticket(
+        ticket_id=41, service_day=date(2026, 12, 2), queue_id=3, number=3017, procedure_id=105,
+        procedure_name="Chứng thực bản sao", code="c0de-41-xyz", request_id="kiosk-002:r41", kiosk_id="kiosk-002",
+        created_at=at, priority=True, priority_reason="elderly", origin_queue_id=2, status="called", counter_id=4,
+        called_at=at + timedelta(minutes=9), served_since=at + timedelta(minutes=7),
+        first_called_at=at + timedelta(minutes=5), closed_at=at + timedelta(minutes=11), called_by="canbo4",
+        officer_user_id=12, call_count=2, transfers=1, order=(1, 39),
+    )
+    conn = db.connect(tmp_path / "qms.db")
+    try:
+        db.migrate(conn)
+        conn.execute("BEGIN IMMEDIATE")
+        db.save_tickets(conn, [db.ticket_values(ticket)])
+        conn.execute("COMMIT")
+        conn.row_factory = sqlite3.Row
+        assert [fields_of(t) for t in db.load_tickets(conn, date(2026, 12, 2))] == [fields_of(ticket)]
+        # Saved again (an upsert, as every later change of the ticket is): the row changes, no second row.
+        ticket.status, ticket.call_count = "done", 3
+        conn.execute("BEGIN IMMEDIATE")
+        db.save_tickets(conn, [db.ticket_values(ticket)])
+        conn.execute("COMMIT")
+        assert [fields_of(t) for t in db.load_tickets(conn, date(2026, 12, 2))] == [fields_of(ticket)]
+    finally:
+        conn.close()
