@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 from selenium.webdriver.common.keys import Keys
 from support.browser import (
@@ -30,14 +30,20 @@ from support.browser import (
 )
 
 from hub.clock import ManualClock
-from hub.site_config import AlertThresholds
+from hub.site_config import AlertThresholds, sample_site
 
 DOCS_SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 
 async def test_screenshots_of_every_page_in_a_busy_hall(tmp_path, browser):
-    # The hub's clock is moved by hand so the morning's waits and service times look like a real one.
-    clock = ManualClock(datetime.now(UTC) - timedelta(minutes=95))
+    # The hub's clock is moved by hand so the morning's waits and service times look like a real one. It starts
+    # 95 minutes ago, but never before the hall's last midnight: the day would turn in the middle and expire its
+    # tickets (a run at 18:28 UTC, 01:28 in Hà Nội, failed so). Not earlier than that either: the pages time
+    # what they show (an announcement's hour on screen) by the browser's clock, so the hub's may run ahead of
+    # it, as it then does, but not far behind.
+    now = datetime.now(UTC)
+    midnight = datetime.combine(now.astimezone(sample_site().tz).date(), time(0, 1), tzinfo=sample_site().tz)
+    clock = ManualClock(max(now - timedelta(minutes=95), midnight.astimezone(UTC)))
     hall = await hall_with(tmp_path, clock=clock, alerts=AlertThresholds(high_queue=5),
                            counter_display_shows_officer=True)
     try:
