@@ -19,6 +19,10 @@ Sending messages to many connections with as little work per connection as possi
   set operations (C speed: hundreds of TVs, a handful of distinct groups), and
   each group's frames are joined once and the same bytes written to each of
   its sockets.
+* **Two threads at the sockets.** A write to hundreds of connections is
+  shared between the loop's thread and a helper (:mod:`hub.parallel_send`):
+  the kernel's work in each ``send`` is most of a fan-out, and a system call
+  lets go of the GIL.
 * **The state, not every step.** ``QUEUE_UPDATE`` is the whole state of one
   counter (PROTOCOL.md), so of several for the same counter pending for a
   connection only the last is written, where it was sent (after whatever
@@ -47,6 +51,7 @@ from msgspec import Struct
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
+from hub.parallel_send import ParallelSender, write_to
 from protocol import messages as m
 
 log = logging.getLogger("qms.delivery")
@@ -90,14 +95,17 @@ _MEDIUM_HEADER = struct.Struct("!BBH")
 _LONG_HEADER = struct.Struct("!BBQ")
 
 
-def write_frames(connections: Iterable[ServerConnection], data: bytes, payloads: Sequence[bytes]) -> int:
+def write_frames(connections: Iterable[ServerConnection], data: bytes, payloads: Sequence[bytes],
+                 sender: ParallelSender | None = None) -> int:
     """Write the serialised frames ``data`` to every open connection; returns how many got them.
 
     ``payloads`` are the same messages unserialised, for a connection that
     negotiated an extension (none does while compression is off) and so needs
-    its own framing.
+    its own framing. ``sender`` shares the writes between two threads
+    (:mod:`hub.parallel_send`).
     """
     written = 0
+    plain: list[asyncio.WriteTransport] = []
     for connection in connections:
         protocol = connection.protocol
         if protocol.state is not State.OPEN:
@@ -106,18 +114,20 @@ def write_frames(connections: Iterable[ServerConnection], data: bytes, payloads:
             # Never interleave with a fragmented message; the hub sends none, so this is defensive.
             log.warning("skipped a message to %s: a fragmented message is being sent", connection.id)
             continue
+        if not protocol.extensions:
+            plain.append(connection.transport)
+            continue
         try:
-            if protocol.extensions:
-                for payload in payloads:
-                    protocol.send_text(payload)
-                connection.send_data()
-            else:
-                connection.transport.write(data)
+            for payload in payloads:
+                protocol.send_text(payload)
+            connection.send_data()
         except Exception as exc:  # noqa: BLE001 - one broken socket must not stop the others
             log.warning("skipped a message to %s: %s", connection.id, exc)
             continue
         written += 1
-    return written
+    if sender is not None:
+        return written + sender.send(plain, data)
+    return written + sum(write_to(transport, data) for transport in plain)
 
 
 class CounterState:
@@ -251,6 +261,8 @@ class Delivery:
 
     def __init__(self, counter: FrameCounter):
         self._counter = counter
+        # Hundreds of boards written from two threads at once (hub.parallel_send).
+        self._sender = ParallelSender()
         # What was sent and not yet written, in order, each message with a copy of its recipients: for
         # the next iteration (everyone but the boards), and held for the boards.
         self._pending: Pending = []
@@ -269,6 +281,10 @@ class Delivery:
         self._paced: asyncio.TimerHandle | None = None
         # When the boards may be written again (time.monotonic()).
         self._paced_until = 0.0
+
+    def close(self) -> None:
+        """The hub is stopping: end the thread that helps write to many connections at once."""
+        self._sender.close()
 
     def pace(self, ws: ServerConnection) -> None:
         """``ws`` is a board (a registered TV) from now on: what it hears may wait its turn."""
@@ -422,7 +438,7 @@ class Delivery:
         """Write ``pending``, each connection once: those that got the same messages the same bytes."""
         if not pending:
             return
-        writer = _Writer(pending, self._counter)
+        writer = _Writer(pending, self._counter, self._sender)
         groups, solo = _group(pending)
         # A connection that also got messages of its own: its broadcasts are its group's key.
         for ws, own in solo.items():
@@ -442,7 +458,7 @@ class Delivery:
         indexes = tuple(i for i, (recipients, _) in enumerate(pending) if ws in recipients)
         if not indexes:
             return
-        _Writer(pending, self._counter).write((ws,), indexes)
+        _Writer(pending, self._counter, self._sender).write((ws,), indexes)
         for i in indexes:
             recipients, outgoing = pending[i]
             if isinstance(recipients, frozenset):
@@ -455,9 +471,10 @@ class Delivery:
 class _Writer:
     """Writes one flush: the frames of each distinct sequence of messages joined once, shared by its recipients."""
 
-    def __init__(self, pending: Pending, counter: FrameCounter):
+    def __init__(self, pending: Pending, counter: FrameCounter, sender: ParallelSender):
         self._outgoing = [item for _, item in pending]
         self._counter = counter
+        self._sender = sender
         self._prepared: dict[tuple[int, ...], tuple[bytes, list[bytes], int]] = {}
 
     def write(self, connections: Iterable[ServerConnection], indexes: tuple[int, ...]) -> None:
@@ -467,7 +484,7 @@ class _Writer:
             prepared = self._prepared[indexes] = (b"".join(item.frame for item in chosen),
                                                   [item.payload for item in chosen], len(chosen))
         data, payloads, frames = prepared
-        self._counter.frames_out += write_frames(connections, data, payloads) * frames
+        self._counter.frames_out += write_frames(connections, data, payloads, self._sender) * frames
 
 
 def _group(pending: Pending

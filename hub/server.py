@@ -226,6 +226,7 @@ class Hub:
         if self.shipper is not None:
             await self.shipper.stop()
         await self.background.drain()
+        self.delivery.close()
         if self.store is not None:
             await self.store.close()
         if self._data_lock is not None:
