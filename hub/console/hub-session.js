@@ -55,6 +55,8 @@ export class HubSession {
     this.heartbeatTimer = null;
     this.lastHeard = 0;
     this.pendingLogin = null;
+    // Registered (CONNECTION_ACK), the hall's state (SNAPSHOT) not yet in: not shown online until it is.
+    this.awaitingState = false;
     // The next REGISTER_CLIENT carries take_over: true (the officer chose to take the counter).
     this.takingOver = false;
     // Refused (COUNTER_BUSY) or taken over: not registered, and not reconnecting by itself.
@@ -137,7 +139,8 @@ export class HubSession {
 
   /** Send a message if registered; false if the hub cannot be reached right now. */
   send(type, payload = {}) {
-    if (!this.ws || this.status !== "online") return false;
+    // Registered is enough: the page's own SNAPSHOT handler asks for more (USER_LIST) before it is online.
+    if (!this.ws || (this.status !== "online" && !this.awaitingState)) return false;
     this.ws.send(JSON.stringify({ type, payload }));
     return true;
   }
@@ -169,6 +172,7 @@ export class HubSession {
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     this.authenticated = false;
+    this.awaitingState = false;
     this._setStatus("connecting");
     let ws;
     try {
@@ -257,8 +261,17 @@ export class HubSession {
         // else has the counter by then, rather than taking it back unasked.
         this.takingOver = false;
         this.heldOff = false;
-        this._setStatus("online");
+        // Online once the hall's state is in (the SNAPSHOT that follows, PROTOCOL.md): a page is never
+        // shown connected, its buttons live, with no state yet or the last connection's.
+        this.awaitingState = true;
         this._startHeartbeat();
+        return;
+      case "SNAPSHOT":
+        this.handlers.onMessage(type, payload);
+        if (this.awaitingState) {
+          this.awaitingState = false;
+          this._setStatus("online");
+        }
         return;
       case "PONG":
         return;
@@ -315,6 +328,7 @@ export class HubSession {
     }
     this.ws = null;
     this.authenticated = false;
+    this.awaitingState = false;
     clearInterval(this.heartbeatTimer);
     if (this.pendingLogin) {
       this._finishLogin(new Error(NO_HUB));

@@ -133,6 +133,34 @@ async def test_officer_page_reconnects_by_itself_and_catches_up(hall, browser):
     assert await page.console_problems(allow=("WebSocket",)) == []
 
 
+
+async def test_the_officer_page_is_shown_connected_only_with_the_halls_state(hall, browser):
+    """Back after a drop, the page says «Đã kết nối» (its buttons live) only once the SNAPSHOT that follows
+    CONNECTION_ACK is in: never with the last connection's line."""
+    kiosk = await hall.client("kiosk")
+    page = await officer_page(browser, hall)
+    await issue(kiosk, 1, "before")
+    await page.wait_text("#waiting-count", "1")
+    # Each time the badge turns to connected, what the page shows then: observed in the microtask after
+    # the message that turned it, before the browser handles the next message.
+    await page.js("""
+        window.seenOnline = [];
+        const badge = document.getElementById('connection-status');
+        new MutationObserver(() => {
+          if (badge.textContent.includes('Đã kết nối')) {
+            window.seenOnline.push(document.getElementById('waiting-count').textContent);
+          }
+        }).observe(badge, { childList: true, characterData: true, subtree: true });
+    """)
+    officer = next(s for s in hall.hub.clients.sessions.values() if s.client_type == "officer")
+    officer.ws.transport.abort()
+    await page.wait_visible("#connection-banner")
+    await issue(kiosk, 1, "during")
+    await page.wait_text("#connection-status", "Đã kết nối", timeout=RECONNECT_WAIT)
+    await page.wait_text("#waiting-count", "2")
+    assert await page.js("return window.seenOnline") == ["2"]
+    assert await page.console_problems(allow=("WebSocket",)) == []
+
 # --- the admin -------------------------------------------------------------------------------------------------
 
 
