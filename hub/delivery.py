@@ -51,7 +51,7 @@ from msgspec import Struct
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
-from hub.parallel_send import ParallelSender, write_to
+from hub.parallel_send import ParallelSender
 from protocol import messages as m
 
 log = logging.getLogger("qms.delivery")
@@ -94,6 +94,9 @@ def text_frame(payload: bytes) -> bytes:
 _MEDIUM_HEADER = struct.Struct("!BBH")
 _LONG_HEADER = struct.Struct("!BBQ")
 
+# For a caller with no sender of its own (a one-off write): every socket written by the loop's thread.
+_WRITING_ALONE = ParallelSender(parallel=False)
+
 
 def write_frames(connections: Iterable[ServerConnection], data: bytes, payloads: Sequence[bytes],
                  sender: ParallelSender | None = None) -> int:
@@ -101,8 +104,8 @@ def write_frames(connections: Iterable[ServerConnection], data: bytes, payloads:
 
     ``payloads`` are the same messages unserialised, for a connection that
     negotiated an extension (none does while compression is off) and so needs
-    its own framing. ``sender`` shares the writes between two threads
-    (:mod:`hub.parallel_send`).
+    its own framing. ``sender`` may share the writes between two threads
+    (:mod:`hub.parallel_send`); without one, the loop's thread writes them all.
     """
     written = 0
     plain: list[asyncio.WriteTransport] = []
@@ -125,9 +128,7 @@ def write_frames(connections: Iterable[ServerConnection], data: bytes, payloads:
             log.warning("skipped a message to %s: %s", connection.id, exc)
             continue
         written += 1
-    if sender is not None:
-        return written + sender.send(plain, data)
-    return written + sum(write_to(transport, data) for transport in plain)
+    return written + (sender or _WRITING_ALONE).send(plain, data)
 
 
 class CounterState:

@@ -99,8 +99,9 @@ class ParallelSender:
     :meth:`close` ends it.
     """
 
-    def __init__(self) -> None:
-        self.enabled = len(os.sched_getaffinity(0)) > 1
+    def __init__(self, parallel: bool | None = None) -> None:
+        """``parallel``: share the writes with a helper thread; by default, if this process may use two cores."""
+        self.enabled = len(os.sched_getaffinity(0)) > 1 if parallel is None else parallel
         # Each connection's socket (None: not a plain one), and how many were kept at the last pruning.
         self._fds: dict[asyncio.WriteTransport, int | None] = {}
         self._kept = 0
@@ -141,7 +142,8 @@ class ParallelSender:
                 share.finished.acquire()  # the helper is writing its last socket: wait for it
         written += len(sockets)
         for transport, rest in share.leftovers:
-            written -= not write_to(transport, rest)
+            if not write_to(transport, rest):
+                written -= 1
         return written
 
     def _start(self) -> None:

@@ -398,9 +398,8 @@ _MUTABLE_TICKET_COLUMNS = (
     "service_day", "queue_id", "status", "counter_id", "called_at", "served_since", "first_called_at", "closed_at",
     "called_by", "officer_user_id", "call_count", "transfers", "order_rank", "order_seq",
 )
-_TICKET_COLUMN_NAMES = tuple(c.strip() for c in _TICKET_COLUMNS.split(","))
 _UPSERT_TICKET = (
-    f"INSERT INTO tickets ({_TICKET_COLUMNS}) VALUES ({', '.join('?' * len(_TICKET_COLUMN_NAMES))}) "
+    f"INSERT INTO tickets ({_TICKET_COLUMNS}) VALUES ({', '.join('?' for _ in _TICKET_COLUMNS.split(','))}) "
     "ON CONFLICT (ticket_id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _MUTABLE_TICKET_COLUMNS)
 )

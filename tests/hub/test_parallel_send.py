@@ -65,8 +65,7 @@ async def received(client: ClientConnection, count: int) -> list[str]:
 
 @pytest.fixture
 def sender():
-    sender = ParallelSender()
-    sender.enabled = True  # whatever cores this machine lets the tests use
+    sender = ParallelSender(parallel=True)  # whatever cores this machine lets the tests use
     yield sender
     sender.close()
 
